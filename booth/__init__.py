@@ -1,0 +1,111 @@
+"""Vínculo: a tracker for HIV and hepatitis C rapid-testing booths.
+
+``create_app(test_config=None)``: config → extensions → blueprints → CLI → errors → hooks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g, request
+from sqlalchemy import inspect as sa_inspect
+
+from booth.clock import SystemClock
+from booth.config import INSTANCE, ROOT, Defaults, environment_overrides
+from booth.instance import read_secret
+
+__version__ = "0.1.0"
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    test_config = dict(test_config or {})
+    instance_dir = Path(test_config.pop("INSTANCE_DIR", None) or INSTANCE)
+    app = Flask(__name__, instance_path=str(instance_dir), template_folder=str(ROOT / "templates"),
+                static_folder=str(ROOT / "static"))
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_errors(app)
+    register_hooks(app)
+    check_database(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.update(environment_overrides())
+    app.config.update(test_config)
+    if app.config["ROLE"] not in ("booth", "central"):
+        raise RuntimeError(f"VINCULO_ROLE must be 'booth' or 'central', not {app.config['ROLE']!r}")
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = read_secret(Path(app.instance_path))
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        if app.config["ROLE"] == "central":
+            raise RuntimeError("The central server needs DATABASE_URL=postgresql+psycopg://… (PostgreSQL).")
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'vinculo.sqlite3'}"
+    app.config.setdefault("CLOCK", SystemClock())
+    app.config.setdefault("VERSION", __version__)
+
+
+def register_extensions(app: Flask) -> None:
+    from booth.extensions import babel, csrf, db, limiter, migrate
+    from booth.i18n import select_locale, select_timezone
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
+                   default_translation_directories=str(ROOT / "booth" / "translations"))
+    limiter.init_app(app)
+    # import models so that metadata knows every table (migrations, create_all in tools)
+    import booth.models  # noqa: F401
+
+
+def register_blueprints(app: Flask) -> None:
+    from booth.auth.views import bp as auth_bp
+    from booth.central.views import bp as central_bp
+    from booth.core.views import bp as core_bp
+    from booth.events.views import bp as setup_bp
+
+    app.register_blueprint(core_bp)
+    if app.config["ROLE"] == "booth":
+        app.register_blueprint(setup_bp)
+        app.register_blueprint(auth_bp)
+    else:
+        app.register_blueprint(central_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from booth.cli import register
+
+    register(app)
+
+
+def register_errors(app: Flask) -> None:
+    from booth.core.errors import register as register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_hooks(app: Flask) -> None:
+    from booth.auth.access import guard
+    from booth.core.headers import apply_security_headers
+    from booth.core.templating import register_template_helpers
+
+    app.before_request(guard)
+    app.after_request(apply_security_headers)
+    register_template_helpers(app)
+
+
+def check_database(app: Flask) -> None:
+    """A damaged SQLite file never starts half-working."""
+    from booth.db import check_integrity
+    from booth.extensions import db
+
+    with app.app_context():
+        uri = app.config["SQLALCHEMY_DATABASE_URI"]
+        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+            return
+        check_integrity(db.engine)

@@ -1,0 +1,200 @@
+"""A thin command line over the same services the views use."""
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from booth import clock
+from booth.auth import services as auth
+from booth.auth.models import Device, Role, Staff
+from booth.errors import DomainError
+from booth.extensions import db
+
+staff_cli = AppGroup("staff", help="Staff members: add, list, unlock, disable.")
+device_cli = AppGroup("device", help="Enrolled devices (booth): enroll, list, revoke.")
+
+
+def _fail(e: DomainError):
+    db.session.rollback()
+    raise click.ClickException(str(e.message))
+
+
+def _read_secret(from_stdin: bool, prompt: str) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt(prompt, hide_input=True, confirmation_prompt=True)
+
+
+@staff_cli.command("add")
+@click.option("--code", required=True, help="Short staff code, e.g. T07 (no names).")
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice([r.value for r in Role]), help="Repeat for several roles.")
+@click.option("--alias", default=None, help="Optional display alias (never synced).")
+@click.option("--clinical-lead", is_flag=True, help="May sign off clinical settings.")
+@click.option("--pin-stdin", is_flag=True, help="Read the PIN from standard input (booth).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (central).")
+def staff_add(code, roles, alias, clinical_lead, pin_stdin, password_stdin):
+    central = current_app.config["ROLE"] == "central"
+    kw = {}
+    if central:
+        kw["password"] = _read_secret(password_stdin, "Password (at least 12 characters)")
+    else:
+        kw["pin"] = _read_secret(pin_stdin, "PIN (6 digits)")
+    try:
+        staff = auth.create_staff(db.session, code=code, roles=roles, alias=alias, clinical_lead=clinical_lead,
+                                  now=clock.now(), **kw)
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"added {staff.code} ({', '.join(sorted(r.value for r in staff.roles))})")
+
+
+@staff_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def staff_list(as_json):
+    now = clock.now()
+    rows = db.session.scalars(select(Staff).order_by(Staff.code)).all()
+    data = [{"code": s.code, "roles": sorted(r.value for r in s.roles), "clinical_lead": s.clinical_lead,
+             "disabled": s.disabled_at is not None, "locked": s.is_locked(now)} for s in rows]
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for d in data:
+        flags = [f for f in ("disabled", "locked", "clinical_lead") if d[f]]
+        click.echo(f"{d['code']:<12} {','.join(d['roles']):<32} {' '.join(flags)}")
+
+
+def _staff_or_fail(code: str) -> Staff:
+    staff = auth.staff_by_code(db.session, code)
+    if staff is None:
+        raise click.ClickException(f"no staff member with code {code!r}")
+    return staff
+
+
+@staff_cli.command("unlock")
+@click.argument("code")
+def staff_unlock(code):
+    auth.unlock_staff(db.session, _staff_or_fail(code), now=clock.now(), actor=None)
+    db.session.commit()
+    click.echo(f"unlocked {code.upper()}")
+
+
+@staff_cli.command("disable")
+@click.argument("code")
+def staff_disable(code):
+    try:
+        auth.disable_staff(db.session, _staff_or_fail(code), now=clock.now(), actor=None)
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"disabled {code.upper()} (open sessions ended)")
+
+
+@device_cli.command("enroll")
+@click.option("--kind", type=click.Choice(["tablet", "display"]), default="tablet")
+@click.option("--base-url", default=None, help="This node's address as tablets reach it.")
+def device_enroll(kind, base_url):
+    cfg = current_app.config
+    row, code = auth.create_enrollment_code(db.session, now=clock.now(), minutes=cfg["ENROLLMENT_CODE_MINUTES"],
+                                            actor=None, kind=kind)
+    db.session.commit()
+    from booth.tls import tls_wanted
+    scheme = "https" if tls_wanted(cfg["TLS"], cfg["HOST"]) else "http"
+    base = (base_url or cfg.get("BASE_URL") or f"{scheme}://{cfg['HOST']}:{cfg['PORT']}").rstrip("/")
+    click.echo(f"{base}/enroll?code={code}")
+    click.echo(f"code {code}, valid {cfg['ENROLLMENT_CODE_MINUTES']} minutes", err=True)
+
+
+@device_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def device_list(as_json):
+    rows = db.session.scalars(select(Device).order_by(Device.created_at)).all()
+    data = [{"id": str(d.id), "name": d.name, "kind": d.kind, "created_at": d.created_at.isoformat(),
+             "revoked": d.revoked_at is not None} for d in rows]
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for d in data:
+        click.echo(f"{d['id']}  {d['name']:<20} {d['kind']:<8} {'revoked' if d['revoked'] else 'active'}")
+
+
+@device_cli.command("revoke")
+@click.argument("device_id")
+def device_revoke(device_id):
+    try:
+        device = db.session.get(Device, uuid.UUID(device_id))
+    except ValueError:
+        device = None
+    if device is None:
+        raise click.ClickException(f"no device with id {device_id!r}")
+    try:
+        auth.revoke_device(db.session, device, now=clock.now(), actor=None)
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(f"revoked {device.name}")
+
+
+DEMO_STAFF = [
+    ("C01", [Role.COORDINATOR], True),
+    ("T01", [Role.TESTER], False),
+    ("T02", [Role.TESTER], False),
+    ("K01", [Role.COUNSELOR], False),
+    ("K02", [Role.COUNSELOR, Role.TESTER], False),
+    ("L01", [Role.CLINIC], False),
+]
+
+
+def random_pin() -> str:
+    while True:
+        pin = f"{secrets.randbelow(10**6):06d}"
+        try:
+            return auth.validate_pin(pin)
+        except DomainError:
+            continue
+
+
+@click.command("demo")
+@click.option("--timezone", "tz", default="America/Mexico_City", show_default=True)
+def demo(tz):
+    """Fill an empty booth node with a realistic event and staff (prints their PINs once)."""
+    from booth.events import services as events
+    from booth.events.models import Booth
+
+    if current_app.config["ROLE"] != "booth":
+        raise click.ClickException("demo fills a booth node; run it without VINCULO_ROLE=central")
+    if db.session.scalar(select(Booth.id).limit(1)) is not None:
+        raise click.ClickException("this node is already set up; demo needs an empty node")
+    now = clock.now()
+    day = now.astimezone(ZoneInfo(tz)).date()
+    coordinator_pin = random_pin()
+    try:
+        result = events.first_run_setup(
+            db.session, event_name=f"Marcha del Orgullo {day.year} (demo)", event_day=day,
+            place="Ciudad de México – Paseo de la Reforma (demo)", timezone=tz, booth_name="Módulo 1 (demo)",
+            coordinator_code="C01", pin=coordinator_pin, now=now, device_name=None)
+        result.coordinator.clinical_lead = True
+        staff = [{"code": "C01", "roles": ["coordinator"], "pin": coordinator_pin}]
+        for code, roles, _lead in DEMO_STAFF[1:]:
+            pin = random_pin()
+            auth.create_staff(db.session, code=code, roles=roles, pin=pin, now=now)
+            staff.append({"code": code, "roles": [r.value for r in roles], "pin": pin})
+    except DomainError as e:
+        _fail(e)
+    db.session.commit()
+    click.echo(json.dumps({"event": str(result.event.id), "date": day.isoformat(), "staff": staff}))
+
+
+def register(app):
+    app.cli.add_command(staff_cli)
+    app.cli.add_command(device_cli)
+    app.cli.add_command(demo)

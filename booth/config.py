@@ -1,0 +1,77 @@
+"""Configuration defaults.
+
+Order of precedence (last wins): these defaults → ``instance/config.py`` → environment
+variables ``VINCULO_*`` (plus ``DATABASE_URL``, ``HOST`` and ``PORT``) → ``test_config``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+
+class Defaults:
+    # "booth" (offline node on SQLite) or "central" (PostgreSQL, merges every booth)
+    ROLE = "booth"
+    SQLALCHEMY_DATABASE_URI = None  # filled from DATABASE_URL or instance/vinculo.sqlite3
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+    HOST = "127.0.0.1"
+    PORT = 5000
+    # "auto": TLS when listening beyond loopback; "on": always; "off": never
+    TLS = "auto"
+    # Public base URL of this node (enrollment QR codes); derived from the request when unset
+    BASE_URL = None
+
+    # Sessions on shared tablets
+    IDLE_LOCK_MINUTES = 5
+    SESSION_ABSOLUTE_HOURS = 10
+    CENTRAL_IDLE_MINUTES = 30
+    DEVICE_COOKIE_DAYS = 400
+
+    # PIN / password hashing: argon2id, m ≥ 19 MiB, t ≥ 2 (OWASP minimum)
+    ARGON2_TIME_COST = 2
+    ARGON2_MEMORY_COST_KIB = 19 * 1024
+    ARGON2_PARALLELISM = 1
+
+    LOCKOUT_THRESHOLD = 5
+    LOCKOUT_MINUTES = 15
+    LOGIN_RATE_LIMIT = "30 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+
+    ENROLLMENT_CODE_MINUTES = 10
+    CLOCK_SKEW_WARN_SECONDS = 120
+
+    WTF_CSRF_TIME_LIMIT = None  # tied to the session cookie, not a wall-clock limit
+    WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    SESSION_COOKIE_NAME = "vinculo_flask"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Strict"
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "es"
+    BABEL_DEFAULT_TIMEZONE = "UTC"
+    LANGUAGES = ("es", "en")
+
+
+_INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDLE_MINUTES",
+             "ARGON2_TIME_COST", "ARGON2_MEMORY_COST_KIB", "LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES",
+             "ENROLLMENT_CODE_MINUTES"}
+
+
+def environment_overrides(environ=os.environ) -> dict:
+    out: dict = {}
+    for key, value in environ.items():
+        if key.startswith("VINCULO_"):
+            name = key[len("VINCULO_"):]
+            out[name] = int(value) if name in _INT_KEYS else value
+    if environ.get("DATABASE_URL"):
+        out["SQLALCHEMY_DATABASE_URI"] = environ["DATABASE_URL"]
+    if environ.get("HOST"):
+        out["HOST"] = environ["HOST"]
+    if environ.get("PORT"):
+        out["PORT"] = int(environ["PORT"])
+    return out

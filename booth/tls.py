@@ -1,0 +1,137 @@
+"""A small local certificate authority in ``instance/`` so tablets talk HTTPS to the booth node.
+
+On first start beyond loopback the node creates ``ca.pem`` / ``ca_key.pem`` (the CA, 10 years) and a
+server certificate for its addresses signed by it. A tablet installs ``ca.pem`` once (offered on the
+enrollment page with its SHA-256 fingerprint) and then trusts the node without warnings.
+"""
+from __future__ import annotations
+
+import ipaddress
+import socket
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from booth.instance import write_private
+
+CA_CERT, CA_KEY = "ca.pem", "ca_key.pem"
+SERVER_CERT, SERVER_KEY = "server.pem", "server_key.pem"
+
+
+def _write_key(path: Path, key) -> None:
+    write_private(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+
+
+def _load_key(path: Path):
+    return serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+
+def ensure_ca(folder) -> x509.Certificate:
+    folder = Path(folder)
+    cert_path, key_path = folder / CA_CERT, folder / CA_KEY
+    if cert_path.exists() and key_path.exists():
+        return x509.load_pem_x509_certificate(cert_path.read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.now(timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Vínculo booth node"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "Vínculo local CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    _write_key(key_path, key)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert
+
+
+def local_names(host: str) -> tuple[list[str], list[str]]:
+    """DNS names and IP addresses the server certificate must cover."""
+    dns, ips = {"localhost"}, {"127.0.0.1", "::1"}
+    try:
+        hostname = socket.gethostname()
+        dns.add(hostname)
+        for info in socket.getaddrinfo(hostname, None):
+            ips.add(info[4][0].split("%")[0])
+    except OSError:
+        pass
+    if host and host not in ("0.0.0.0", "::", ""):
+        try:
+            ipaddress.ip_address(host)
+            ips.add(host)
+        except ValueError:
+            dns.add(host)
+    return sorted(dns), sorted(ips)
+
+
+def ensure_server_cert(folder, host: str, extra_names: list[str] | None = None) -> tuple[Path, Path]:
+    folder = Path(folder)
+    ca_cert = ensure_ca(folder)
+    ca_key = _load_key(folder / CA_KEY)
+    dns, ips = local_names(host)
+    dns = sorted(set(dns) | set(extra_names or []))
+    cert_path, key_path = folder / SERVER_CERT, folder / SERVER_KEY
+    now = datetime.now(timezone.utc)
+    if cert_path.exists() and key_path.exists():
+        current = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        try:
+            san = current.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            have_dns = set(san.get_values_for_type(x509.DNSName))
+            have_ip = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+        except x509.ExtensionNotFound:
+            have_dns, have_ip = set(), set()
+        if (set(dns) <= have_dns and set(ips) <= have_ip and current.not_valid_after_utc - now > timedelta(days=30)
+                and current.issuer == ca_cert.subject):
+            return cert_path, key_path
+    key = ec.generate_private_key(ec.SECP256R1())
+    alt = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=825))
+            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    _write_key(key_path, key)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path
+
+
+def ca_certificate_pem(folder) -> bytes | None:
+    path = Path(folder) / CA_CERT
+    return path.read_bytes() if path.exists() else None
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+
+
+def ca_summary(folder) -> dict | None:
+    pem = ca_certificate_pem(folder)
+    if pem is None:
+        return None
+    return {"fingerprint": fingerprint(x509.load_pem_x509_certificate(pem))}
+
+
+def tls_wanted(mode: str, host: str) -> bool:
+    mode = (mode or "auto").lower()
+    if mode in ("on", "1", "true", "yes"):
+        return True
+    if mode in ("off", "0", "false", "no"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"

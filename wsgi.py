@@ -1,0 +1,3 @@
+from booth import create_app
+
+app = create_app()
