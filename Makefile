@@ -32,7 +32,7 @@ extract-messages: install
 	$(PYBABEL) update -i booth/translations/messages.pot -d booth/translations --no-fuzzy-matching
 
 instance: install
-	$(PY) -m booth.instance instance
+	$(PY) -m booth.instance $${VINCULO_INSTANCE_DIR:-instance}
 
 db: instance translations
 	$(FLASK) db upgrade

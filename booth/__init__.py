@@ -11,15 +11,14 @@ from flask import Flask, g, request
 from sqlalchemy import inspect as sa_inspect
 
 from booth.clock import SystemClock
-from booth.config import INSTANCE, ROOT, Defaults, environment_overrides
-from booth.instance import read_secret
+from booth.config import ROOT, Defaults, environment_overrides, instance_folder
 
 __version__ = "0.1.0"
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     test_config = dict(test_config or {})
-    instance_dir = Path(test_config.pop("INSTANCE_DIR", None) or INSTANCE)
+    instance_dir = Path(test_config.pop("INSTANCE_DIR", None) or instance_folder())
     app = Flask(__name__, instance_path=str(instance_dir), template_folder=str(ROOT / "templates"),
                 static_folder=str(ROOT / "static"))
     configure(app, test_config)
@@ -40,6 +39,9 @@ def configure(app: Flask, test_config: dict) -> None:
     if app.config["ROLE"] not in ("booth", "central"):
         raise RuntimeError(f"VINCULO_ROLE must be 'booth' or 'central', not {app.config['ROLE']!r}")
     if not app.config.get("SECRET_KEY"):
+        # imported here: `python -m booth.instance` must not find itself already imported by the package
+        from booth.instance import read_secret
+
         app.config["SECRET_KEY"] = read_secret(Path(app.instance_path))
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         if app.config["ROLE"] == "central":
@@ -71,8 +73,17 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(core_bp)
     if app.config["ROLE"] == "booth":
+        from booth.counseling.views import bp as counseling_bp
+        from booth.screening.views import bp as screening_bp
+        from booth.settings.views import bp as settings_bp
+        from booth.stock.views import bp as stock_bp
+        from booth.visits.day_views import bp as day_bp
+        from booth.visits.views import bp as visits_bp
+
         app.register_blueprint(setup_bp)
         app.register_blueprint(auth_bp)
+        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp):
+            app.register_blueprint(bp)
     else:
         app.register_blueprint(central_bp)
 
@@ -91,9 +102,11 @@ def register_errors(app: Flask) -> None:
 
 def register_hooks(app: Flask) -> None:
     from booth.auth.access import guard
+    from booth.auth.cookies import SessionInterface
     from booth.core.headers import apply_security_headers
     from booth.core.templating import register_template_helpers
 
+    app.session_interface = SessionInterface()
     app.before_request(guard)
     app.after_request(apply_security_headers)
     register_template_helpers(app)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from booth import clock
@@ -165,6 +165,7 @@ def random_pin() -> str:
 
 @click.command("demo")
 @click.option("--timezone", "tz", default="America/Mexico_City", show_default=True)
+@with_appcontext
 def demo(tz):
     """Fill an empty booth node with a realistic event and staff (prints their PINs once)."""
     from booth.events import services as events

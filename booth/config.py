@@ -2,6 +2,7 @@
 
 Order of precedence (last wins): these defaults → ``instance/config.py`` → environment
 variables ``VINCULO_*`` (plus ``DATABASE_URL``, ``HOST`` and ``PORT``) → ``test_config``.
+``VINCULO_INSTANCE_DIR`` moves the instance folder itself (tests, benches, several nodes on one machine).
 """
 from __future__ import annotations
 
@@ -47,6 +48,10 @@ class Defaults:
 
     WTF_CSRF_TIME_LIMIT = None  # tied to the session cookie, not a wall-clock limit
     WTF_CSRF_HEADERS = ["X-CSRFToken"]
+    # Flask-WTF's "SSL strict" mode refuses an HTTPS POST without a same-origin Referer, but our
+    # Referrer-Policy: no-referrer makes browsers send none: every HTTPS form would fail. The token
+    # and the SameSite=Strict cookies are the protection.
+    WTF_CSRF_SSL_STRICT = False
     SESSION_COOKIE_NAME = "vinculo_flask"
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Strict"
@@ -62,10 +67,15 @@ _INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDL
              "ENROLLMENT_CODE_MINUTES"}
 
 
+def instance_folder(environ=os.environ) -> Path:
+    """``instance/`` beside the code, or ``VINCULO_INSTANCE_DIR``."""
+    return Path(environ.get("VINCULO_INSTANCE_DIR") or INSTANCE)
+
+
 def environment_overrides(environ=os.environ) -> dict:
     out: dict = {}
     for key, value in environ.items():
-        if key.startswith("VINCULO_"):
+        if key.startswith("VINCULO_") and key != "VINCULO_INSTANCE_DIR":
             name = key[len("VINCULO_"):]
             out[name] = int(value) if name in _INT_KEYS else value
     if environ.get("DATABASE_URL"):

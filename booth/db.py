@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 import uuid6
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import DeclarativeBase, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -77,12 +78,13 @@ def check_integrity(engine) -> None:
     """Refuse to serve a damaged SQLite file (a quick_check is cheap at start-up)."""
     if engine.dialect.name != "sqlite":
         return
-    with engine.connect() as conn:
-        try:
+    try:
+        # connecting already runs the pragmas, which fail first on a file that is not a database
+        with engine.connect() as conn:
             rows = [r[0] for r in conn.execute(text("PRAGMA quick_check")).fetchall()]
-        except Exception as exc:  # sqlite3.DatabaseError: file is not a database
-            raise DamagedDatabaseError(f"The database file is damaged or not a database ({exc}). "
-                                       "Restore it from a backup; the node will not start on it.") from exc
+    except DatabaseError as exc:  # file is not a database, database disk image is malformed
+        raise DamagedDatabaseError(f"The database file is damaged or not a database ({exc.orig}). "
+                                   "Restore it from a backup; the node will not start on it.") from exc
     if rows != ["ok"]:
         raise DamagedDatabaseError("The database failed PRAGMA quick_check: " + "; ".join(rows[:5]) +
                                    ". Restore it from a backup; the node will not start on it.")

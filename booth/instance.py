@@ -31,6 +31,7 @@ def write_private(path: Path, data: bytes) -> None:
 
 def ensure_instance(folder: Path) -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the database and the keys live here (the clone's instance/ is 0755)
     secret = folder / SECRET_FILE
     if not secret.exists():
         write_private(secret, secrets.token_hex(32).encode())

@@ -2,3 +2,9 @@
 from booth.audit.models import AuditEntry  # noqa: F401
 from booth.auth.models import Device, EnrollmentCode, Staff, StaffSession  # noqa: F401
 from booth.events.models import Booth, Event  # noqa: F401
+from booth.core.idempotency import FormSubmission  # noqa: F401
+from booth.counseling.models import Counseling  # noqa: F401
+from booth.screening.models import Screening, ScreeningResult  # noqa: F401
+from booth.settings.models import ClinicalSettings, KitProduct  # noqa: F401
+from booth.stock.models import KitLot, QcRun, Shift, StockMovement, TemperatureLog  # noqa: F401
+from booth.visits.models import Consent, DayClosure, Visit  # noqa: F401

@@ -54,8 +54,48 @@ def ensure_ca(folder) -> x509.Certificate:
     return cert
 
 
+def interface_addresses() -> set[str]:
+    """This machine's own addresses (the booth Wi-Fi's among them), without extra packages.
+
+    Linux: the IPv4 address of every interface (``SIOCGIFADDR``) and the global IPv6 ones
+    (``/proc/net/if_inet6``). Everywhere: the source address towards a documentation address
+    (a UDP ``connect`` sends no packet). Link-local addresses are left out.
+    """
+    found: set[str] = set()
+    try:
+        import fcntl
+        import struct
+
+        for _index, name in socket.if_nameindex():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name[:15].encode()))
+                except OSError:  # no IPv4 address on this interface
+                    continue
+                found.add(socket.inet_ntoa(packed[20:24]))
+    except (ImportError, OSError):
+        pass
+    try:
+        for line in Path("/proc/net/if_inet6").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 4 and int(fields[3], 16) == 0:  # scope 0: global (incl. unique local)
+                found.add(str(ipaddress.IPv6Address(bytes.fromhex(fields[0]))))
+    except (OSError, ValueError):
+        pass
+    for family, probe in ((socket.AF_INET, "192.0.2.1"), (socket.AF_INET6, "2001:db8::1")):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as s:
+                s.connect((probe, 9))
+                found.add(s.getsockname()[0].split("%")[0])
+        except OSError:
+            pass
+    usable = (ipaddress.ip_address(a) for a in found)
+    return {str(a) for a in usable if not (a.is_link_local or a.is_unspecified)}
+
+
 def local_names(host: str) -> tuple[list[str], list[str]]:
-    """DNS names and IP addresses the server certificate must cover."""
+    """DNS names and IP addresses the server certificate must cover: loopback, the host name and
+    every address of this machine, so a tablet on the booth Wi-Fi can use the node's IP address."""
     dns, ips = {"localhost"}, {"127.0.0.1", "::1"}
     try:
         hostname = socket.gethostname()
@@ -64,6 +104,7 @@ def local_names(host: str) -> tuple[list[str], list[str]]:
             ips.add(info[4][0].split("%")[0])
     except OSError:
         pass
+    ips |= interface_addresses()
     if host and host not in ("0.0.0.0", "::", ""):
         try:
             ipaddress.ip_address(host)
@@ -78,7 +119,12 @@ def ensure_server_cert(folder, host: str, extra_names: list[str] | None = None) 
     ca_cert = ensure_ca(folder)
     ca_key = _load_key(folder / CA_KEY)
     dns, ips = local_names(host)
-    dns = sorted(set(dns) | set(extra_names or []))
+    for name in extra_names or []:  # VINCULO_TLS_NAMES: more names or addresses, comma-separated
+        try:
+            ips.append(str(ipaddress.ip_address(name)))
+        except ValueError:
+            dns.append(name)
+    dns, ips = sorted(set(dns)), sorted(set(ips))
     cert_path, key_path = folder / SERVER_CERT, folder / SERVER_KEY
     now = datetime.now(timezone.utc)
     if cert_path.exists() and key_path.exists():

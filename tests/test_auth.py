@@ -75,7 +75,8 @@ def test_idle_lock_asks_only_for_pin_and_returns_to_same_page(tablet, node, cloc
     assert tablet.get("/staff").status_code == 200
     clock.advance(minutes=5, seconds=1)
     r = tablet.get("/devices")
-    assert r.status_code == 302 and "/unlock?next=/devices" in r.headers["Location"]
+    from urllib.parse import unquote
+    assert r.status_code == 302 and "/unlock?next=/devices" in unquote(r.headers["Location"])
     page = tablet.get("/unlock?next=/devices").get_data(as_text=True)
     assert "C01" in page and 'name="code"' not in page
     old = tablet.client.get_cookie("vinculo_session").value
@@ -125,9 +126,10 @@ def test_revoked_device_is_out_at_next_request(node, login):
     victim = login("tester")
     assert victim.get("/").status_code == 200
     from booth.auth.models import Device
+    from booth.auth.hashing import token_hash
     with node.app.app_context():
-        dev = db.session.scalars(select(Device).order_by(Device.created_at.desc())).first()
-        dev_id = dev.id
+        token = victim.client.get_cookie("vinculo_device").value
+        dev_id = db.session.scalar(select(Device.id).where(Device.token_hash == token_hash(token)))
     assert coord.post(f"/devices/{dev_id}/revoke", {}, csrf_page="/devices").status_code == 303
     r = victim.get("/")
     assert r.status_code == 302 and r.headers["Location"].endswith("/enroll")

@@ -40,6 +40,12 @@ def device_required(view):
     return view
 
 
+def display_required(view):
+    """A device enrolled as a tray display: read-only screens, no staff login, no idle lock."""
+    view._access = ("display", None)
+    return view
+
+
 def role_required(*roles: Role, clinical_lead: bool = False, passive: bool = False):
     """``passive`` views (live polling) do not count as activity for the idle lock."""
     def deco(view):
@@ -100,7 +106,8 @@ def setup_done() -> bool:
 
 
 def guard():
-    if request.endpoint is None or request.endpoint == "static":
+    if request.endpoint in (None, "static", "core.healthz"):
+        # healthz checks the database itself: it must answer 503, not fail here, when the database does not
         return None
     view = current_app.view_functions.get(request.endpoint)
     access = getattr(view, "_access", None)
@@ -149,6 +156,12 @@ def guard():
     if kind == "device":
         if not is_booth():
             abort(404)
+        return None
+    if kind == "display":
+        if not is_booth():
+            abort(404)
+        if g.device.kind != "display":
+            abort(403)
         return None
     # roles
     if g.staff is None:

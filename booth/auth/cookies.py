@@ -1,7 +1,8 @@
 """The two cookies a booth browser holds: a device token and a session token (random, HttpOnly)."""
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 
 from booth.auth.access import DEVICE_COOKIE, SESSION_COOKIE
 
@@ -20,3 +21,11 @@ def set_session_cookie(response, token: str):
 def clear_session_cookie(response):
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Strict", secure=request.is_secure)
     return response
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed session cookie (CSRF token, central's pending sign-in): Secure over HTTPS,
+    like the device and session cookies, while plain HTTP on loopback keeps working."""
+
+    def get_cookie_secure(self, app) -> bool:
+        return super().get_cookie_secure(app) or (has_request_context() and request.is_secure)

@@ -153,11 +153,13 @@ def _fail(session, staff: Staff | None, *, now: datetime, policy: LockoutPolicy,
 
 
 def check_secret(session, *, code: str, secret: str, kind: str, now: datetime, policy: LockoutPolicy,
-                 device: Device | None = None) -> Staff:
+                 device: Device | None = None, second_factor: bool = False) -> Staff:
     """Verify a PIN (kind="pin") or a password (kind="password"), with per-staff lockout.
 
     The lockout counts failures per staff member whatever device they come from.
-    A failure is committed by the caller even though this raises.
+    A failure is committed by the caller even though this raises. With ``second_factor`` (central:
+    a TOTP code follows) the count is reset only once the code is right too, so knowing the
+    password does not give unlimited guesses at the code.
     """
     staff = staff_by_code(session, code)
     if staff is not None and staff.is_locked(now):
@@ -176,8 +178,9 @@ def check_secret(session, *, code: str, secret: str, kind: str, now: datetime, p
         if kind == "pin":
             raise LoginError(_l("Staff code or PIN is wrong."))
         raise LoginError(_l("Staff code, password or code is wrong."))
-    staff.failed_attempts = 0
-    session.flush()
+    if not second_factor:
+        staff.failed_attempts = 0
+        session.flush()
     return staff
 
 

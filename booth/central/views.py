@@ -1,7 +1,6 @@
 """Central server sign-in: staff code + password + TOTP; first-run setup of the first coordinator."""
 from __future__ import annotations
 
-import time
 import uuid
 
 from flask import Blueprint, current_app, g, redirect, render_template, session, url_for
@@ -33,12 +32,12 @@ def login_limit():
 def _set_pending(staff: Staff) -> None:
     session.clear()
     session["pending_staff"] = str(staff.id)
-    session["pending_at"] = int(time.time())
+    session["pending_at"] = int(clock.now().timestamp())
 
 
 def _pending_staff() -> Staff | None:
     sid, at = session.get("pending_staff"), session.get("pending_at", 0)
-    if not sid or time.time() - at > PENDING_SECONDS:
+    if not sid or clock.now().timestamp() - at > PENDING_SECONDS:
         return None
     staff = db.session.get(Staff, uuid.UUID(sid))
     return staff if staff is not None and staff.active else None
@@ -85,7 +84,7 @@ def signin():
     now = clock.now()
     try:
         staff = services.check_secret(db.session, code=form.code.data, secret=form.password.data, kind="password",
-                                      now=now, policy=policy())
+                                      now=now, policy=policy(), second_factor=True)
         if staff.totp_confirmed_at is None:
             db.session.commit()
             _set_pending(staff)

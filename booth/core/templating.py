@@ -7,6 +7,7 @@ from flask_babel import format_datetime, get_locale
 
 from booth import clock
 from booth.auth.forms import role_labels
+from booth.labels import all_labels
 from booth.auth.models import Role
 from booth.events.queries import current_booth
 
@@ -44,6 +45,7 @@ def register_template_helpers(app):
             "skew_warn_seconds": current_app.config["CLOCK_SKEW_WARN_SECONDS"],
             "htmx_config": HTMX_CONFIG,
             "role_labels": role_labels(),
+            "labels": all_labels(),
             "here": request.full_path.rstrip("?") if request.method == "GET" else request.path,
         }
 

@@ -1,0 +1,82 @@
+"""Pre-test and post-test counseling on the visit card."""
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, request
+
+from booth.auth.access import current_staff, role_required
+from booth.auth.models import Role
+from booth.counseling import services
+from booth.counseling.models import Counseling
+from booth.errors import DomainError
+from booth.extensions import db
+from booth.stock.models import SUPPLIES
+from booth.visits.views import back_to, fail, get_visit
+from booth.workflow import booth_day, form_int
+
+bp = Blueprint("counseling", __name__)
+COUNSELORS = (Role.COUNSELOR, Role.COORDINATOR)
+
+
+def _yes_no(value):
+    return {"yes": True, "no": False}.get(value)
+
+
+@bp.post("/visits/<visit_id>/counseling/<kind>/start")
+@role_required(*COUNSELORS)
+def start(visit_id, kind):
+    visit = get_visit(visit_id)
+    try:
+        services.start(db.session, visit, kind=kind, now=booth_day().now, actor=current_staff())
+        db.session.commit()
+    except DomainError as e:
+        return fail(visit, e)
+    return back_to(visit)
+
+
+@bp.post("/visits/<visit_id>/counseling/<kind>")
+@role_required(*COUNSELORS)
+def finish(visit_id, kind):
+    visit = get_visit(visit_id)
+    f = request.form
+    supplies = {}
+    for item in SUPPLIES:
+        qty = form_int(f.get(f"supply_{item}") or 0, default=-1)
+        if qty < 0:
+            return fail(visit, DomainError(_bad_quantity()))
+        if qty:
+            supplies[item] = qty
+    try:
+        services.finish(db.session, visit, kind=kind, now=booth_day().now, actor=current_staff(),
+                        topics=f.getlist("topics"), result_given=_yes_no(f.get("result_given")),
+                        prep_interest=_yes_no(f.get("prep_interest")), pep_need=_yes_no(f.get("pep_need")),
+                        preset_minutes=form_int(f.get("minutes")), supplies=supplies)
+        db.session.commit()
+    except DomainError as e:
+        return fail(visit, e)
+    return back_to(visit)
+
+
+def _bad_quantity():
+    from flask_babel import gettext as _
+    return _("Hand out between 0 and 100 of each supply.")
+
+
+@bp.post("/counseling/<counseling_id>/correct")
+@role_required(*COUNSELORS)
+def correct(counseling_id):
+    try:
+        c = db.session.get(Counseling, uuid.UUID(counseling_id))
+    except ValueError:
+        c = None
+    if c is None:
+        abort(404)
+    visit = get_visit(str(c.visit_id))
+    try:
+        services.correct(db.session, c, reason=request.form.get("reason", ""), now=booth_day().now,
+                         actor=current_staff())
+        db.session.commit()
+    except DomainError as e:
+        return fail(visit, e)
+    return back_to(visit)

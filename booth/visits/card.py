@@ -1,0 +1,81 @@
+"""Everything the visit card shows, computed once: one template renders every state of a visit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import render_template, request
+from flask_babel import get_locale
+
+from booth.auth.access import current_staff
+from booth.auth.models import Role
+from booth.core.idempotency import new_nonce
+from booth.counseling import services as counseling
+from booth.counseling.models import TOPICS
+from booth.extensions import db
+from booth.screening import algorithm
+from booth.screening.models import INVALID_REASONS
+from booth.settings import services as settings_services
+from booth.stock import services as stock
+from booth.stock.models import SUPPLIES
+from booth.visits import queries, services
+from booth.visits.models import Visit
+from booth.workflow import booth_day
+
+
+@dataclass
+class StartOption:
+    disease: str
+    second: bool
+    products: list     # [(product, suggested lot or None, lots)]
+
+
+def start_options(view: queries.VisitView, bd) -> list[StartOption]:
+    if bd.settings is None or view.visit.final_state or bd.locked:
+        return []
+    products = settings_services.products_by_code(db.session)
+    running_targets = {d for s in view.running for d in s.product.targets}
+    out = []
+    for disease, derived in view.conclusions.items():
+        if derived.next_step is None or disease in running_targets:
+            continue
+        consent = services.active_consent(view.visit, disease)
+        if consent is None or not consent.given:
+            continue
+        second = derived.next_step is algorithm.NextStep.SECOND_TEST
+        options = []
+        for code in bd.settings.content.get("products", {}):
+            p = products.get(code)
+            if p is None or disease not in p.targets or (second and code == derived.first_product):
+                continue
+            lots = stock.usable_lots(db.session, p, bd.today)
+            options.append((p, lots[0] if lots else None, lots))
+        options.sort(key=lambda o: (o[1] is None, o[0].is_dual, o[0].name))
+        out.append(StartOption(disease, second, options))
+    return out
+
+
+def can_correct(entry_author: str | None, recorded_at, bd) -> bool:
+    staff = current_staff()
+    if staff is None:
+        return False
+    if staff.has_role(Role.COORDINATOR):
+        return True
+    return (not bd.locked and staff.code == entry_author and bd.now - recorded_at <= services.AUTHOR_GRACE)
+
+
+def render_card(visit: Visit, *, status: int = 200, error: str | None = None, stale: bool = False):
+    bd = booth_day()
+    db.session.refresh(visit)
+    view = queries.visit_view(db.session, visit, bd.settings, bd.now)
+    scripts = {d: counseling.script(d, c.conclusion) for d, c in view.conclusions.items() if c.final}
+    consents_missing = [d for d in (bd.settings.diseases if bd.settings else [])
+                        if services.active_consent(visit, d) is None]
+    ctx = dict(view=view, visit=visit, bd=bd, options=start_options(view, bd), scripts=scripts,
+               consents_missing=consents_missing, error=error, stale=stale, nonce=new_nonce(),
+               topics=TOPICS, supplies=SUPPLIES, invalid_reasons=INVALID_REASONS,
+               consent_text=bd.settings.consent_text(str(get_locale())) if bd.settings else "",
+               can_correct=lambda author, at: can_correct(author, at, bd),
+               supply_stock={i: stock.supply_on_hand(db.session, bd.booth.id, i) for i in SUPPLIES},
+               presets=counseling.PRESET_MINUTES)
+    template = "visits/_card.html" if request.headers.get("HX-Request") else "visits/show.html"
+    return render_template(template, **ctx), status
