@@ -165,9 +165,15 @@ def random_pin() -> str:
 
 @click.command("demo")
 @click.option("--timezone", "tz", default="America/Mexico_City", show_default=True)
+@click.option("--visits", "visits_n", default=800, show_default=True, type=click.IntRange(0, 20000),
+              help="Visits of the demo day (10:00–16:00).")
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed → same data.")
+@click.option("--open", "open_day", is_flag=True, help="Leave the day open (some visits still in progress).")
 @with_appcontext
-def demo(tz):
-    """Fill an empty booth node with a realistic event and staff (prints their PINs once)."""
+def demo(tz, visits_n, seed, open_day):
+    """Fill an empty booth node with a realistic event, staff and a full day of visits.
+
+    Prints one JSON line with the event, its date and the staff PINs (shown only here)."""
     from booth.events import services as events
     from booth.events.models import Booth
 
@@ -185,10 +191,16 @@ def demo(tz):
             coordinator_code="C01", pin=coordinator_pin, now=now, device_name=None)
         result.coordinator.clinical_lead = True
         staff = [{"code": "C01", "roles": ["coordinator"], "pin": coordinator_pin}]
+        members = {}
         for code, roles, _lead in DEMO_STAFF[1:]:
             pin = random_pin()
-            auth.create_staff(db.session, code=code, roles=roles, pin=pin, now=now)
+            members[code] = auth.create_staff(db.session, code=code, roles=roles, pin=pin, now=now)
             staff.append({"code": code, "roles": [r.value for r in roles], "pin": pin})
+        if visits_n:
+            from booth.demo import generate_day
+            generate_day(db.session, booth=result.booth, coordinator=result.coordinator,
+                         testers=[members["T01"], members["T02"]], counselors=[members["K01"], members["K02"]],
+                         visits_n=visits_n, seed=seed, open_day=open_day, now=now)
     except DomainError as e:
         _fail(e)
     db.session.commit()

@@ -83,7 +83,7 @@ def finish(session, visit: Visit, *, kind: str, now: datetime, actor, topics=(),
     session.flush()
     if supplies:
         stock.hand_out(session, booth_id=visit.booth_id, visit_id=visit.id, supplies=supplies, now=now, actor=actor)
-    visit.updated_at = now
+    visits.touch(visit, now)
     audit.record(session, f"counseling.{kind}", now=now, actor=actor, record_id=c.id)
     return c
 
@@ -96,6 +96,7 @@ def correct(session, c: Counseling, *, reason: str, now: datetime, actor) -> Non
     visits.may_correct(session, author=c.counselor_code, recorded_at=c.recorded_at, visit=visit, actor=actor,
                        now=now, reason=reason)
     visits.void(c, reason=reason, now=now, actor=actor)
+    visits.touch(visit, now)
     session.flush()
     audit.record(session, "counseling.correct", now=now, actor=actor, record_id=c.id)
 

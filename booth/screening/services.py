@@ -95,7 +95,7 @@ def start(session, *, visit: Visit, product: KitProduct, lot: KitLot, sample_typ
     session.flush()
     stock.use_device(session, booth_id=visit.booth_id, lot=lot, now=now, actor=actor, visit_id=visit.id,
                      screening_id=s.id)
-    visit.updated_at = now
+    visits.touch(visit, now)
     audit.record(session, "screening.start", now=now, actor=actor, record_id=s.id)
     return s
 
@@ -147,7 +147,7 @@ def record_result(session, screening: Screening, results: dict[str, tuple[str, s
     screening.read_at = now
     screening.read_by = actor.code if actor else None
     screening.updated_at = now
-    screening.visit.updated_at = now
+    visits.touch(screening.visit, now)
     session.flush()
     audit.record(session, "screening.read", now=now, actor=actor, record_id=screening.id)
     return screening
@@ -170,6 +170,7 @@ def close_out(session, screening: Screening, *, now: datetime, actor, reason: st
     screening.state = "closed_out"
     screening.read_at = now
     screening.updated_at = now
+    visits.touch(screening.visit, now)
     session.flush()
     audit.record(session, "screening.close_out", now=now, actor=actor, record_id=screening.id)
     return screening
@@ -195,6 +196,7 @@ def correct_result(session, result: ScreeningResult, *, outcome: str | None, inv
     if new is not None:
         s.results.append(new)
     s.updated_at = now
+    visits.touch(s.visit, now)
     session.flush()
     audit.record(session, "screening.correct", now=now, actor=actor, record_id=result.id)
     return new

@@ -131,10 +131,18 @@ def update_intake(session, visit: Visit, *, intake: Intake, expected_version: in
     ensure_editable(session, visit, actor)
     for k, v in validate_intake(intake).items():
         setattr(visit, k, v)
-    visit.updated_at = now
+    touch(visit, now)
     session.flush()
     audit.record(session, "visit.intake", now=now, actor=actor, record_id=visit.id)
     return visit
+
+
+def touch(visit: Visit, now: datetime) -> None:
+    """Any change to a visit or to what hangs from it bumps the visit's version (stale-write check)."""
+    from sqlalchemy.orm.attributes import flag_modified
+
+    visit.updated_at = now
+    flag_modified(visit, "updated_at")
 
 
 def check_version(record, expected_version: int | None) -> None:
@@ -170,7 +178,7 @@ def record_consent(session, visit: Visit, *, disease: str, given: bool, settings
                 text_version=settings.number, language=language, recorded_at=now,
                 recorded_by=actor.code if actor else None, created_at=now, updated_at=now)
     visit.consents.append(c)
-    visit.updated_at = now
+    touch(visit, now)
     session.flush()
     audit.record(session, "consent.refuse" if not given else "consent.give", now=now, actor=actor, record_id=c.id)
     return c
@@ -215,7 +223,7 @@ def correct_consent(session, consent: Consent, *, given: bool | None, reason: st
                       recorded_by=actor.code if actor else None, replaces_id=consent.id, created_at=now,
                       updated_at=now)
         visit.consents.append(new)
-    visit.updated_at = now
+    touch(visit, now)
     session.flush()
     audit.record(session, "consent.correct", now=now, actor=actor, record_id=consent.id)
     return new
@@ -233,7 +241,7 @@ def close_visit(session, visit: Visit, *, final_state: str, now, actor, expected
         raise DomainError(_l("This day is closed: only a coordinator can correct it, with a reason."))
     visit.final_state = final_state
     visit.closed_at = now
-    visit.updated_at = now
+    touch(visit, now)
     session.flush()
     audit.record(session, f"visit.{final_state}", now=now, actor=actor, record_id=visit.id)
     return visit

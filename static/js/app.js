@@ -33,4 +33,102 @@
       if (Date.now() - last >= (idle + 2) * 1000) { window.location.reload(); }
     }, 5000);
   }
+
+  // Read-window timers: the clock lives on the server; the browser only counts down from the
+  // server's times (offset measured from the server time sent with each page or partial).
+  var offset = serverMs ? serverMs - loadedAt : 0;
+  var soundOn = false;
+  try { soundOn = window.localStorage.getItem("vinculo-sound") === "on"; } catch (e) { soundOn = false; }
+  var audio = null;
+
+  function beep(times) {
+    if (!soundOn) { return; }
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      for (var i = 0; i < times; i++) {
+        var osc = audio.createOscillator(), gain = audio.createGain();
+        osc.frequency.value = times > 1 ? 440 : 880;
+        osc.connect(gain); gain.connect(audio.destination);
+        var t = audio.currentTime + i * 0.35;
+        gain.gain.setValueAtTime(0.25, t); gain.gain.exponentialRampToValueAtTime(0.001, t + 0.3);
+        osc.start(t); osc.stop(t + 0.3);
+      }
+    } catch (e) { /* no audio: text and icon still announce */ }
+  }
+
+  function fmt(ms) {
+    var s = Math.max(0, Math.round(ms / 1000)), m = Math.floor(s / 60);
+    s = s % 60;
+    return m + ":" + (s < 10 ? "0" : "") + s;
+  }
+
+  var LABELS = {
+    developing: body.getAttribute("data-t-developing") || "Developing",
+    ready: body.getAttribute("data-t-ready") || "Ready to read",
+    too_late: body.getAttribute("data-t-too-late") || "Too late",
+    left: body.getAttribute("data-t-left") || "left"
+  };
+  var ICONS = { developing: "⏳", ready: "✅", too_late: "⛔" };
+
+  function announce(text) {
+    var live = document.querySelector("[data-announcer]");
+    if (live) { live.textContent = text; }
+  }
+
+  function tick() {
+    var now = Date.now() + offset;
+    var timers = document.querySelectorAll(".timer[data-opens]");
+    for (var i = 0; i < timers.length; i++) {
+      var el = timers[i];
+      var opens = parseInt(el.getAttribute("data-opens"), 10), closes = parseInt(el.getAttribute("data-closes"), 10);
+      var state = now < opens ? "developing" : (now > closes ? "too_late" : "ready");
+      var time = el.querySelector(".timer__time");
+      if (time) {
+        time.textContent = state === "developing" ? fmt(opens - now) : (state === "ready" ? fmt(closes - now) + " " + LABELS.left : "");
+      }
+      var before = el.getAttribute("data-state");
+      if (before !== state) {
+        el.setAttribute("data-state", state);
+        el.className = "timer timer--" + state;
+        var label = el.querySelector(".timer__label"), icon = el.querySelector(".timer__icon");
+        if (label) { label.textContent = LABELS[state]; }
+        if (icon) { icon.textContent = ICONS[state]; }
+        var row = el.closest("tr, .device");
+        var who = row ? (row.querySelector(".callnum") || {}).textContent || "" : "";
+        announce((who ? who + ": " : "") + LABELS[state]);
+        beep(state === "too_late" ? 3 : 1);
+      }
+    }
+  }
+
+  function resync(root) {
+    var holder = root && root.querySelector ? (root.hasAttribute && root.hasAttribute("data-server-epoch-ms") ? root : root.querySelector("[data-server-epoch-ms]")) : null;
+    if (holder) {
+      var ms = parseInt(holder.getAttribute("data-server-epoch-ms"), 10);
+      if (ms) { offset = ms - Date.now(); }
+    }
+    tick();
+  }
+
+  document.addEventListener("htmx:afterSwap", function (ev) { resync(ev.detail && ev.detail.elt); });
+  setInterval(tick, 1000);
+  tick();
+
+  // Sound needs one tap (browsers block audio until a gesture).
+  function paintSound() {
+    var buttons = document.querySelectorAll("[data-sound-toggle]");
+    for (var i = 0; i < buttons.length; i++) {
+      buttons[i].textContent = soundOn ? buttons[i].getAttribute("data-on") : buttons[i].getAttribute("data-off");
+      buttons[i].setAttribute("aria-pressed", soundOn ? "true" : "false");
+    }
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("[data-sound-toggle]") : null;
+    if (!btn) { return; }
+    soundOn = !soundOn;
+    try { window.localStorage.setItem("vinculo-sound", soundOn ? "on" : "off"); } catch (e) { /* private mode */ }
+    paintSound();
+    beep(1);
+  });
+  paintSound();
 })();
