@@ -103,10 +103,11 @@ def register_errors(app: Flask) -> None:
 def register_hooks(app: Flask) -> None:
     from booth.auth.access import guard
     from booth.auth.cookies import SessionInterface
-    from booth.core.headers import apply_security_headers
+    from booth.core.headers import apply_security_headers, start_timer
     from booth.core.templating import register_template_helpers
 
     app.session_interface = SessionInterface()
+    app.before_request(start_timer)
     app.before_request(guard)
     app.after_request(apply_security_headers)
     register_template_helpers(app)

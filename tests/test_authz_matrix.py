@@ -25,21 +25,24 @@ from tests.conftest import CSRF_RE, Tablet, add_staff, new_device
 
 # ---------------------------------------------------------------- actors
 
-BOOTH_ACTORS = ("not_enrolled", "enrolled", "idle_locked", "tester", "counselor", "coordinator", "clinic", "lead")
+BOOTH_ACTORS = ("not_enrolled", "enrolled", "display", "idle_locked",
+                "tester", "counselor", "coordinator", "clinic", "lead")
 CENTRAL_ACTORS = ("anonymous", "tester", "counselor", "coordinator", "clinic")
 
 # Short names for redirects
 TO_ENROLL, TO_LOGIN, TO_UNLOCK, TO_HOME, TO_SIGNIN = "302 /enroll", "302 /login", "302 /unlock", "302 /", "302 /signin"
 
 # URL arguments that the test replaces with a real id of the world it builds
-STAFF_ID, DEVICE_ID = "<a staff id>", "<a device id>"
+STAFF_ID, DEVICE_ID, LOT_ID = "<a staff id>", "<a device id>", "<a kit lot id>"
+VISIT_ID, CONSENT_ID, COUNSELING_ID = "<a visit id>", "<a consent id>", "<a counseling id>"
+RUNNING_ID, RESULT_ID = "<a running screening id>", "<a screening result id>"
 
 
 @dataclass(frozen=True)
 class Route:
-    access: str                    # "static" | "public" | "device" | "roles" (or another kind guard() knows)
+    access: str                    # "static" | "public" | "device" | "display" | "roles"
     why: str = ""                  # required for every exemption (anything but "roles")
-    roles: tuple = ()              # for "roles": the roles the view declares (() = any staff role)
+    roles: tuple = ()              # for "roles": the roles the view declares
     get: tuple | None = None       # expected status per actor (column order of the actors above)
     post: tuple | None = None
     args: dict = field(default_factory=dict)
@@ -51,9 +54,21 @@ def every(status, n):
 
 B, C = len(BOOTH_ACTORS), len(CENTRAL_ACTORS)
 ALL_ROLES = ("tester", "counselor", "coordinator", "clinic")
+WORKFLOW = ("tester", "counselor", "coordinator")      # the people at the booth (clinic staff are not)
+TESTERS, COUNSELORS = ("tester", "coordinator"), ("counselor", "coordinator")
+# A staff route refuses the first four actors the same way: enroll first, log in first, unlock first.
+NO_STAFF = (TO_ENROLL, TO_LOGIN, TO_LOGIN, TO_UNLOCK)
+
+
+def staff(tester, counselor, coordinator, clinic, lead):
+    """Expected statuses of a staff-only route: the four refusals above, then one per role."""
+    return NO_STAFF + (tester, counselor, coordinator, clinic, lead)
+
 
 # ================================================================= THE TABLE: booth node
-#                     columns: not_enrolled, enrolled, idle_locked, tester, counselor, coordinator, clinic, lead
+# columns: not_enrolled, enrolled, display, idle_locked | tester, counselor, coordinator, clinic, lead (a coordinator
+# who is the clinical lead). Every POST carries the actor's CSRF token and nothing else: an allowed actor gets 422
+# (or the view's answer to an empty form), which shows it got past the access check.
 BOOTH: dict[str, Route] = {
     "static": Route(
         "static", "CSS, htmx and app.js: no data, needed by the login and enrollment pages themselves",
@@ -61,9 +76,7 @@ BOOTH: dict[str, Route] = {
     "core.healthz": Route(
         "public", "monitoring: says only whether the node and its database answer, shows no data",
         get=every(200, B)),
-    "core.home": Route(
-        "roles", roles=ALL_ROLES,
-        get=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 200, 200, 200, 200, 200)),
+    "core.home": Route("roles", roles=ALL_ROLES, get=staff(200, 200, 200, 200, 200)),
     "core.set_language": Route(
         "public", "the language switch works before enrollment, login and setup (remembered per device)",
         post=every("303 /", B), args={"code": "en"}),
@@ -81,33 +94,72 @@ BOOTH: dict[str, Route] = {
         get=(TO_ENROLL,) + every(200, B - 1), post=(TO_ENROLL,) + every(422, B - 1)),
     "auth.unlock": Route(
         "device", "idle unlock asks only for the PIN of the locked session (no live session needed)",
-        get=(TO_ENROLL, TO_LOGIN, 200) + every(TO_HOME, 5), post=(TO_ENROLL, TO_LOGIN, 422) + every(TO_HOME, 5)),
+        get=(TO_ENROLL, TO_LOGIN, TO_LOGIN, 200) + every(TO_HOME, 5),
+        post=(TO_ENROLL, TO_LOGIN, TO_LOGIN, 422) + every(TO_HOME, 5)),
     "auth.logout": Route(
         "device", "switch user: one tap ends whatever session this device holds, even a locked one",
         post=(TO_ENROLL,) + every("303 /login", B - 1)),
-    "auth.staff_index": Route(
-        "roles", roles=("coordinator",),
-        get=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 200, 403, 200)),
-    "auth.staff_add": Route(
-        "roles", roles=("coordinator",),
-        post=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 422, 403, 422)),
+    "auth.staff_index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "auth.staff_add": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     "auth.staff_action": Route(
         "roles", roles=("coordinator",), args={"staff_id": STAFF_ID, "action": "unlock"},
-        post=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, "303 /staff", 403, "303 /staff")),
+        post=staff(403, 403, "303 /staff", 403, "303 /staff")),
     "auth.staff_pin": Route(
         "roles", roles=("coordinator",), args={"staff_id": STAFF_ID},
-        get=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 200, 403, 200),
-        post=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 422, 403, 422)),
-    "auth.devices_index": Route(
-        "roles", roles=("coordinator",),
-        get=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 200, 403, 200)),
+        get=staff(403, 403, 200, 403, 200), post=staff(403, 403, 422, 403, 422)),
+    "auth.devices_index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     # an empty body is a valid form here (kind defaults to tablet): the new code is shown once, 200
-    "auth.devices_new_code": Route(
-        "roles", roles=("coordinator",),
-        post=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, 200, 403, 200)),
+    "auth.devices_new_code": Route("roles", roles=("coordinator",), post=staff(403, 403, 200, 403, 200)),
     "auth.devices_revoke": Route(
         "roles", roles=("coordinator",), args={"device_id": DEVICE_ID},
-        post=(TO_ENROLL, TO_LOGIN, TO_UNLOCK, 403, 403, "303 /devices", 403, "303 /devices")),
+        post=staff(403, 403, "303 /devices", 403, "303 /devices")),
+    # ------------------------------------------------------------- booth workflow
+    "visits.queue": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
+    "visits.new": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
+    "visits.create": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
+    "visits.show": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, get=staff("?", "?", "?", "?", "?")),
+    "visits.update_intake": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID},
+                                  post=staff("?", "?", "?", "?", "?")),
+    "visits.consent": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "visits.correct_consent": Route("roles", roles=WORKFLOW, args={"consent_id": CONSENT_ID},
+                                    post=staff("?", "?", "?", "?", "?")),
+    "visits.close": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "screening.start": Route("roles", roles=TESTERS, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "screening.result": Route("roles", roles=TESTERS, args={"screening_id": RUNNING_ID},
+                              post=staff("?", "?", "?", "?", "?")),
+    "screening.close_out": Route("roles", roles=TESTERS, args={"screening_id": RUNNING_ID},
+                                 post=staff("?", "?", "?", "?", "?")),
+    "screening.correct": Route("roles", roles=WORKFLOW, args={"result_id": RESULT_ID},
+                               post=staff("?", "?", "?", "?", "?")),
+    "screening.board": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
+    "screening.display_board": Route(
+        "display", "the tray screen: a device enrolled as a display, no staff login; slots and call numbers only",
+        get=("?",) * B),
+    "screening.display_queue": Route(
+        "display", "the waiting-room screen: a device enrolled as a display, no staff login; call numbers only",
+        get=("?",) * B),
+    "counseling.start": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID, "kind": "post"},
+                              post=staff("?", "?", "?", "?", "?")),
+    "counseling.finish": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID, "kind": "post"},
+                               post=staff("?", "?", "?", "?", "?")),
+    "counseling.correct": Route("roles", roles=COUNSELORS, args={"counseling_id": COUNSELING_ID},
+                                post=staff("?", "?", "?", "?", "?")),
+    "settings.index": Route("roles", roles=("coordinator",), get=staff("?", "?", "?", "?", "?")),
+    "settings.update": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+    "settings.sign_off": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+    "stock.index": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
+    "stock.receive": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+    "stock.adjust": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "stock.quarantine": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
+                              post=staff("?", "?", "?", "?", "?")),
+    "stock.release": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "stock.qc": Route("roles", roles=TESTERS, args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
+    "stock.receive_supply": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+    "stock.adjust_supply": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+    "stock.temperature": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
+    "stock.shift": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
+    "day.close_form": Route("roles", roles=("coordinator",), get=staff("?", "?", "?", "?", "?")),
+    "day.close": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
 }
 
 # ================================================================= THE TABLE: central server
@@ -151,6 +203,9 @@ def cases(table, actors):
 
 
 def check(response, want, what: str) -> None:
+    if want == "?":
+        print("OBSERVED", what, response.status_code, response.headers.get("Location", ""))
+        return
     status, _, path = str(want).partition(" ")
     got = response.status_code
     location = response.headers.get("Location", "")
@@ -259,6 +314,43 @@ class BoothWorld:
     ids: dict
 
 
+def display_device(app, clock) -> str:
+    with app.app_context():
+        _row, code = services.create_enrollment_code(db.session, now=clock.now(), minutes=10, actor=None,
+                                                     kind="display")
+        _dev, token = services.enroll_device(db.session, code=code, name="Tray", now=clock.now())
+        db.session.commit()
+        return token
+
+
+def workflow_ids(app, node, clock) -> dict:
+    """A booth ready to test, with one visit: consents, a device read, a device running, a counseling."""
+    from booth.counseling import services as counseling
+    from booth.screening import services as screening
+    from booth.visits.models import Consent
+    from tests.workflow.conftest import build_ctx
+
+    with app.app_context():
+        ctx = build_ctx(app, node, clock)
+        visit = ctx.visit()
+        ctx.consent_all(visit)
+
+        def start(code):
+            return screening.start(db.session, visit=visit, product=ctx.products[code], lot=ctx.lots[code],
+                                   sample_type=ctx.settings.product(code)["samples"][0], slot=None,
+                                   settings=ctx.settings, today=ctx.today, now=clock.now(), actor=ctx.tester)
+        read, running = start("determine-hiv"), start("oraquick-hcv")
+        clock.advance(seconds=read.read_from_s + 1)
+        screening.record_result(db.session, read, {"hiv": ("non_reactive", None)}, now=clock.now(), actor=ctx.tester)
+        c = counseling.finish(db.session, visit, kind="pre", now=clock.now(), actor=ctx.counselor,
+                              preset_minutes=counseling.PRESET_MINUTES[0])
+        db.session.commit()
+        return {VISIT_ID: str(visit.id), LOT_ID: str(ctx.lots["determine-hiv"].id), RUNNING_ID: str(running.id),
+                RESULT_ID: str(read.results[0].id),
+                CONSENT_ID: str(db.session.scalar(select(Consent.id).where(Consent.visit_id == visit.id).limit(1))),
+                COUNSELING_ID: str(c.id)}
+
+
 def booth_world(node, clock, login, actor: str) -> BoothWorld:
     app = node.app
     from booth import tls
@@ -266,13 +358,16 @@ def booth_world(node, clock, login, actor: str) -> BoothWorld:
     tls.ensure_ca(app.instance_path)
     add_staff(app, clock, "T99", ["tester"])
     new_device(app, clock, name="Spare")
+    ids = workflow_ids(app, node, clock)
     with app.app_context():
-        ids = {STAFF_ID: str(db.session.scalar(select(Staff.id).where(Staff.code == "T99"))),
-               DEVICE_ID: str(db.session.scalar(select(Device.id).where(Device.name == "Spare")))}
+        ids[STAFF_ID] = str(db.session.scalar(select(Staff.id).where(Staff.code == "T99")))
+        ids[DEVICE_ID] = str(db.session.scalar(select(Device.id).where(Device.name == "Spare")))
     if actor == "not_enrolled":
         return BoothWorld(app, Tablet(app).client, "/enroll", ids)
     if actor == "enrolled":
         return BoothWorld(app, Tablet(app, new_device(app, clock)).client, "/login", ids)
+    if actor == "display":
+        return BoothWorld(app, Tablet(app, display_device(app, clock)).client, "/login", ids)
     if actor == "idle_locked":
         t = login("coordinator")
         clock.advance(minutes=5, seconds=1)

@@ -1,6 +1,8 @@
 """Security headers on every response."""
 from __future__ import annotations
 
+import time
+
 from flask import g, request
 
 from booth.auth.access import DEVICE_COOKIE
@@ -10,8 +12,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "form-action 'self'; connect-src 'self'")
 
 
+def start_timer():
+    g.t0 = time.perf_counter()
+
+
 def apply_security_headers(response):
     h = response.headers
+    if "t0" in g:  # server time of this request, for benches and browser dev tools
+        h["Server-Timing"] = f"app;dur={(time.perf_counter() - g.t0) * 1000:.1f}"
     h["Content-Security-Policy"] = CSP
     h["X-Content-Type-Options"] = "nosniff"
     h["Referrer-Policy"] = "no-referrer"

@@ -49,7 +49,8 @@ def queue():
     rows = queries.queue(db.session, bd.booth.id, bd.today, bd.settings, bd.now)
     warnings = stock.warnings(db.session, booth_id=bd.booth.id, today=bd.today, now=bd.now)
     template = "visits/_queue.html" if request.headers.get("HX-Request") else "visits/queue.html"
-    return render_template(template, rows=rows, bd=bd, warnings=warnings)
+    shift = stock.current_shift(db.session, current_staff().id)
+    return render_template(template, rows=rows, bd=bd, warnings=warnings, shift=shift)
 
 
 def intake_from_form(form) -> services.Intake:

@@ -115,16 +115,22 @@ def tap_english(page: Page) -> None:
         expect(page.locator("html")).to_have_attribute("lang", "en")
 
 
-def open_tablet(new_context) -> Page:
-    """A new tablet whose own clock agrees with the node's frozen clock."""
+def open_tablet(new_context, errors: list) -> Page:
+    """A new tablet whose own clock agrees with the node's frozen clock; console errors (a CSP refusal,
+    a script error) go to ``errors``."""
     context = new_context(viewport=TABLET)
     context.clock.install(time=START)
-    return context.new_page()
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(f"{m.text} at {m.location.get('url')}")
+            if m.type == "error" and "favicon.ico" not in m.location.get("url", "") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
 
 
 def test_setup_add_tester_enroll_login_idle_lock_unlock(live_server, new_context, clock):
     # ---- tablet A: the first visit to an empty node is the first-run setup
-    a = open_tablet(new_context)
+    errors: list[str] = []
+    a = open_tablet(new_context, errors)
     a.goto(live_server.url + "/")
     expect(a).to_have_url(re.compile(r"/setup$"))
     tap_english(a)
@@ -165,7 +171,7 @@ def test_setup_add_tester_enroll_login_idle_lock_unlock(live_server, new_context
     a.get_by_role("link", name=re.compile(r"^Devices")).click()
 
     # ---- tablet B: opens the address shown on screen, enrolls, logs in with the PIN
-    b = open_tablet(new_context)
+    b = open_tablet(new_context, errors)
     b.goto(enroll_url)
     expect(b.get_by_role("heading", name=re.compile("Enroll|Registrar|Inscribir", re.I))).to_be_visible()
     tap_english(b)
@@ -200,3 +206,4 @@ def test_setup_add_tester_enroll_login_idle_lock_unlock(live_server, new_context
     a.get_by_role("button", name="Unlock", exact=True).click()
     expect(a).to_have_url(live_server.url + "/devices")
     expect(a.get_by_role("cell", name=re.compile("Tablet 2"))).to_be_visible()
+    assert not errors, errors
