@@ -52,11 +52,16 @@ def configure(app: Flask, test_config: dict) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from booth.extensions import babel, csrf, db, limiter, migrate
+    from booth.extensions import babel, csrf, db, limiter
     from booth.i18n import select_locale, select_timezone
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    if not app.config.get("SERVING"):
+        # Flask-Migrate (and Alembic, ~10 MB) only where `flask db` or tests need it, not in the
+        # serving process.
+        from flask_migrate import Migrate
+
+        Migrate(render_as_batch=True, compare_type=True).init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone,
                    default_translation_directories=str(ROOT / "booth" / "translations"))

@@ -107,9 +107,14 @@ def device_enroll(kind, base_url):
     row, code = auth.create_enrollment_code(db.session, now=clock.now(), minutes=cfg["ENROLLMENT_CODE_MINUTES"],
                                             actor=None, kind=kind)
     db.session.commit()
-    from booth.tls import tls_wanted
+    from booth.tls_info import tls_wanted
     scheme = "https" if tls_wanted(cfg["TLS"], cfg["HOST"]) else "http"
-    base = (base_url or cfg.get("BASE_URL") or f"{scheme}://{cfg['HOST']}:{cfg['PORT']}").rstrip("/")
+    host = cfg["HOST"]
+    if host in ("0.0.0.0", "::"):  # listening everywhere: print an address a tablet can open
+        from booth.tls import interface_addresses
+        lan = sorted(a for a in interface_addresses() if ":" not in a and not a.startswith("127."))
+        host = lan[0] if lan else "127.0.0.1"
+    base = (base_url or cfg.get("BASE_URL") or f"{scheme}://{host}:{cfg['PORT']}").rstrip("/")
     click.echo(f"{base}/enroll?code={code}")
     click.echo(f"code {code}, valid {cfg['ENROLLMENT_CODE_MINUTES']} minutes", err=True)
 

@@ -25,15 +25,20 @@ def return_large_blocks() -> None:
 
 
 def main() -> int:
+    import os
+
     from booth import create_app
-    from booth.tls import ca_summary, ensure_server_cert, interface_addresses, tls_wanted
+    from booth.tls_info import tls_wanted
 
     return_large_blocks()
+    os.environ.setdefault("VINCULO_SERVING", "1")  # no Alembic in the serving process (flask db has it)
     app = create_app()
     host, port = app.config["HOST"], int(app.config["PORT"])
     if tls_wanted(app.config["TLS"], host):
         from cheroot import wsgi
         from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        from booth.tls import ca_summary, ensure_server_cert, interface_addresses
 
         extra = [n for n in (app.config.get("TLS_NAMES") or "").split(",") if n]
         cert, key = ensure_server_cert(app.instance_path, host, extra)

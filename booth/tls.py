@@ -155,29 +155,9 @@ def ensure_server_cert(folder, host: str, extra_names: list[str] | None = None) 
     return cert_path, key_path
 
 
-def ca_certificate_pem(folder) -> bytes | None:
-    path = Path(folder) / CA_CERT
-    return path.read_bytes() if path.exists() else None
-
-
 def fingerprint(cert: x509.Certificate) -> str:
     return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
 
 
-def ca_summary(folder) -> dict | None:
-    pem = ca_certificate_pem(folder)
-    if pem is None:
-        return None
-    return {"fingerprint": fingerprint(x509.load_pem_x509_certificate(pem))}
-
-
-def tls_wanted(mode: str, host: str) -> bool:
-    mode = (mode or "auto").lower()
-    if mode in ("on", "1", "true", "yes"):
-        return True
-    if mode in ("off", "0", "false", "no"):
-        return False
-    try:
-        return not ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host != "localhost"
+# Light helpers live in tls_info (no cryptography import, so a loopback node stays small).
+from booth.tls_info import ca_certificate_pem, ca_summary, tls_wanted  # noqa: E402,F401

@@ -9,6 +9,7 @@ POSTs carry a valid CSRF token for the actor and an otherwise empty body.
 """
 from __future__ import annotations
 
+import shutil
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -18,6 +19,7 @@ import pytest
 from flask import url_for
 from sqlalchemy import select
 
+from booth import create_app
 from booth.auth import services
 from booth.auth.models import Device, Staff
 from booth.extensions import db
@@ -36,6 +38,7 @@ TO_ENROLL, TO_LOGIN, TO_UNLOCK, TO_HOME, TO_SIGNIN = "302 /enroll", "302 /login"
 STAFF_ID, DEVICE_ID, LOT_ID = "<a staff id>", "<a device id>", "<a kit lot id>"
 VISIT_ID, CONSENT_ID, COUNSELING_ID = "<a visit id>", "<a consent id>", "<a counseling id>"
 RUNNING_ID, RESULT_ID = "<a running screening id>", "<a screening result id>"
+TO_VISIT = f"303 /visits/{VISIT_ID}"
 
 
 @dataclass(frozen=True)
@@ -108,58 +111,65 @@ BOOTH: dict[str, Route] = {
         "roles", roles=("coordinator",), args={"staff_id": STAFF_ID},
         get=staff(403, 403, 200, 403, 200), post=staff(403, 403, 422, 403, 422)),
     "auth.devices_index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
-    # an empty body is a valid form here (kind defaults to tablet): the new code is shown once, 200
-    "auth.devices_new_code": Route("roles", roles=("coordinator",), post=staff(403, 403, 200, 403, 200)),
+    # an empty body is a valid form here (kind defaults to tablet); the new code is shown once on /devices
+    "auth.devices_new_code": Route("roles", roles=("coordinator",),
+                                   post=staff(403, 403, "303 /devices", 403, "303 /devices")),
     "auth.devices_revoke": Route(
         "roles", roles=("coordinator",), args={"device_id": DEVICE_ID},
         post=staff(403, 403, "303 /devices", 403, "303 /devices")),
-    # ------------------------------------------------------------- booth workflow
-    "visits.queue": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
-    "visits.new": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
-    "visits.create": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
-    "visits.show": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, get=staff("?", "?", "?", "?", "?")),
+    # ------------------------------------------------------------- booth workflow (clinic staff are not part of it)
+    "visits.queue": Route("roles", roles=WORKFLOW, get=staff(200, 200, 200, 403, 200)),
+    "visits.new": Route("roles", roles=WORKFLOW, get=staff(200, 200, 200, 403, 200)),
+    "visits.create": Route("roles", roles=WORKFLOW, post=staff(422, 422, 422, 403, 422)),
+    "visits.show": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, get=staff(200, 200, 200, 403, 200)),
     "visits.update_intake": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID},
-                                  post=staff("?", "?", "?", "?", "?")),
-    "visits.consent": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
+                                  post=staff(422, 422, 422, 403, 422)),
+    "visits.consent": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff(422, 422, 422, 403, 422)),
     "visits.correct_consent": Route("roles", roles=WORKFLOW, args={"consent_id": CONSENT_ID},
-                                    post=staff("?", "?", "?", "?", "?")),
-    "visits.close": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
-    "screening.start": Route("roles", roles=TESTERS, args={"visit_id": VISIT_ID}, post=staff("?", "?", "?", "?", "?")),
+                                    post=staff(422, 422, 422, 403, 422)),
+    "visits.close": Route("roles", roles=WORKFLOW, args={"visit_id": VISIT_ID}, post=staff(422, 422, 422, 403, 422)),
+    "screening.start": Route("roles", roles=TESTERS, args={"visit_id": VISIT_ID}, post=staff(422, 403, 422, 403, 422)),
     "screening.result": Route("roles", roles=TESTERS, args={"screening_id": RUNNING_ID},
-                              post=staff("?", "?", "?", "?", "?")),
+                              post=staff(422, 403, 422, 403, 422)),
+    # one tap: the reason defaults to a procedure error
     "screening.close_out": Route("roles", roles=TESTERS, args={"screening_id": RUNNING_ID},
-                                 post=staff("?", "?", "?", "?", "?")),
+                                 post=staff(TO_VISIT, 403, TO_VISIT, 403, TO_VISIT)),
     "screening.correct": Route("roles", roles=WORKFLOW, args={"result_id": RESULT_ID},
-                               post=staff("?", "?", "?", "?", "?")),
-    "screening.board": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
+                               post=staff(422, 422, 422, 403, 422)),
+    "screening.board": Route("roles", roles=WORKFLOW, get=staff(200, 200, 200, 403, 200)),
     "screening.display_board": Route(
         "display", "the tray screen: a device enrolled as a display, no staff login; slots and call numbers only",
-        get=("?",) * B),
+        get=(TO_ENROLL, 403, 200) + every(403, B - 3)),
     "screening.display_queue": Route(
         "display", "the waiting-room screen: a device enrolled as a display, no staff login; call numbers only",
-        get=("?",) * B),
+        get=(TO_ENROLL, 403, 200) + every(403, B - 3)),
     "counseling.start": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID, "kind": "post"},
-                              post=staff("?", "?", "?", "?", "?")),
+                              post=staff(403, TO_VISIT, TO_VISIT, 403, TO_VISIT)),
     "counseling.finish": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID, "kind": "post"},
-                               post=staff("?", "?", "?", "?", "?")),
+                               post=staff(403, 422, 422, 403, 422)),
     "counseling.correct": Route("roles", roles=COUNSELORS, args={"counseling_id": COUNSELING_ID},
-                                post=staff("?", "?", "?", "?", "?")),
-    "settings.index": Route("roles", roles=("coordinator",), get=staff("?", "?", "?", "?", "?")),
-    "settings.update": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
-    "settings.sign_off": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
-    "stock.index": Route("roles", roles=WORKFLOW, get=staff("?", "?", "?", "?", "?")),
-    "stock.receive": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
-    "stock.adjust": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
+                                post=staff(403, 422, 422, 403, 422)),
+    "settings.index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "settings.update": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    # only the clinical lead signs clinical settings off (422 here: the settings in force are already signed)
+    "settings.sign_off": Route("roles", roles=("coordinator",), post=staff(403, 403, 403, 403, 422)),
+    "stock.index": Route("roles", roles=WORKFLOW, get=staff(200, 200, 200, 403, 200)),
+    "stock.receive": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "stock.adjust": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff(403, 403, 422, 403, 422)),
     "stock.quarantine": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
-                              post=staff("?", "?", "?", "?", "?")),
-    "stock.release": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
-    "stock.qc": Route("roles", roles=TESTERS, args={"lot_id": LOT_ID}, post=staff("?", "?", "?", "?", "?")),
-    "stock.receive_supply": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
-    "stock.adjust_supply": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
-    "stock.temperature": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
-    "stock.shift": Route("roles", roles=WORKFLOW, post=staff("?", "?", "?", "?", "?")),
-    "day.close_form": Route("roles", roles=("coordinator",), get=staff("?", "?", "?", "?", "?")),
-    "day.close": Route("roles", roles=("coordinator",), post=staff("?", "?", "?", "?", "?")),
+                              post=staff(403, 403, 422, 403, 422)),
+    "stock.release": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
+                           post=staff(403, 403, 422, 403, 422)),
+    # an empty QC form records a failed run (neither control line ticked as right)
+    "stock.qc": Route("roles", roles=TESTERS, args={"lot_id": LOT_ID},
+                      post=staff("303 /stock", 403, "303 /stock", 403, "303 /stock")),
+    "stock.receive_supply": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "stock.adjust_supply": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "stock.temperature": Route("roles", roles=WORKFLOW, post=staff(422, 422, 422, 403, 422)),
+    # one tap signs on (or off)
+    "stock.shift": Route("roles", roles=WORKFLOW, post=staff("303 /", "303 /", "303 /", 403, "303 /")),
+    "day.close_form": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "day.close": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
 }
 
 # ================================================================= THE TABLE: central server
@@ -202,11 +212,10 @@ def cases(table, actors):
     return out
 
 
-def check(response, want, what: str) -> None:
-    if want == "?":
-        print("OBSERVED", what, response.status_code, response.headers.get("Location", ""))
-        return
+def check(response, want, what: str, ids: dict | None = None) -> None:
     status, _, path = str(want).partition(" ")
+    for placeholder, value in (ids or {}).items():
+        path = path.replace(placeholder, value)
     got = response.status_code
     location = response.headers.get("Location", "")
     assert got == int(status), f"{what}: expected {want}, got {got} {location}"
@@ -280,6 +289,15 @@ def test_every_central_route_has_an_entry_and_a_declaration(pg_app):
     assert_declarations_match(pg_app, CENTRAL, "CENTRAL")
 
 
+def test_a_new_route_without_an_entry_fails(app):
+    from booth.auth.access import role_required
+    from booth.auth.models import Role
+
+    app.add_url_rule("/brand-new", "brand_new", role_required(Role.TESTER)(lambda: "new"))
+    with pytest.raises(AssertionError, match="add an entry"):
+        assert_table_matches(app, BOOTH, "BOOTH")
+
+
 def test_undeclared_view_is_closed(make_app, clock):
     """A view without a declaration gets 403 for everybody, the coordinator included."""
     from tests.conftest import setup_node
@@ -305,14 +323,6 @@ def test_booth_only_routes_are_absent_at_central_and_the_reverse(app, pg_app):
 
 
 # ---------------------------------------------------------------- booth actors
-
-@dataclass
-class BoothWorld:
-    app: object
-    client: object        # the actor's test client
-    csrf_page: str | None
-    ids: dict
-
 
 def display_device(app, clock) -> str:
     with app.app_context():
@@ -346,49 +356,106 @@ def workflow_ids(app, node, clock) -> dict:
                               preset_minutes=counseling.PRESET_MINUTES[0])
         db.session.commit()
         return {VISIT_ID: str(visit.id), LOT_ID: str(ctx.lots["determine-hiv"].id), RUNNING_ID: str(running.id),
-                RESULT_ID: str(read.results[0].id),
-                CONSENT_ID: str(db.session.scalar(select(Consent.id).where(Consent.visit_id == visit.id).limit(1))),
-                COUNSELING_ID: str(c.id)}
+                RESULT_ID: str(read.results[0].id), COUNSELING_ID: str(c.id),
+                CONSENT_ID: str(db.session.scalar(select(Consent.id).where(Consent.visit_id == visit.id).limit(1)))}
 
 
-def booth_world(node, clock, login, actor: str) -> BoothWorld:
-    app = node.app
-    from booth import tls
+@dataclass
+class WorldFile:
+    """A set-up booth with a day of work and one browser per actor, built once and copied for each test."""
+    db_path: object
+    now: object
+    ids: dict
+    cookies: dict          # actor → {cookie name: value}
 
-    tls.ensure_ca(app.instance_path)
+
+@pytest.fixture(scope="session")
+def booth_world_file(template_db, tmp_path_factory) -> WorldFile:
+    from booth.clock import FrozenClock
+    from tests.conftest import START, base_config, setup_node
+
+    folder = tmp_path_factory.mktemp("matrix-world")
+    (folder / "instance").mkdir()
+    shutil.copy(template_db, folder / "node.sqlite3")
+    clock = FrozenClock(START)
+    app = create_app(base_config(folder, CLOCK=clock))
+    node = setup_node(app, clock)
     add_staff(app, clock, "T99", ["tester"])
     new_device(app, clock, name="Spare")
     ids = workflow_ids(app, node, clock)
     with app.app_context():
         ids[STAFF_ID] = str(db.session.scalar(select(Staff.id).where(Staff.code == "T99")))
         ids[DEVICE_ID] = str(db.session.scalar(select(Device.id).where(Device.name == "Spare")))
-    if actor == "not_enrolled":
-        return BoothWorld(app, Tablet(app).client, "/enroll", ids)
-    if actor == "enrolled":
-        return BoothWorld(app, Tablet(app, new_device(app, clock)).client, "/login", ids)
-    if actor == "display":
-        return BoothWorld(app, Tablet(app, display_device(app, clock)).client, "/login", ids)
+    cookies = {"not_enrolled": {}, "enrolled": {"vinculo_device": new_device(app, clock)},
+               "display": {"vinculo_device": display_device(app, clock)}}
+    logins = {"idle_locked": ("coordinator",), "tester": ("tester",), "counselor": ("counselor",),
+              "coordinator": ("coordinator",), "clinic": ("clinic",), "lead": ("coordinator",)}
+    for n, (actor, roles) in enumerate(logins.items()):
+        code = f"A{n:02d}"
+        add_staff(app, clock, code, roles, clinical_lead=actor == "lead")
+        t = Tablet(app, new_device(app, clock))
+        t.login(code, "731945")  # through /login, as a person would
+        cookies[actor] = {name: t.client.get_cookie(name).value for name in ("vinculo_device", "vinculo_session")}
+    with app.app_context():
+        db.engine.dispose()
+    return WorldFile(folder / "node.sqlite3", clock.now(), ids, cookies)
+
+
+CSRF_PAGES = {"not_enrolled": "/enroll", "enrolled": "/login", "display": "/login", "idle_locked": "/unlock"}
+
+
+@dataclass
+class BoothWorld:
+    app: object
+    ids: dict
+    cookies: dict
+
+    def client(self, actor: str):
+        client = self.app.test_client()
+        for name, value in self.cookies[actor].items():
+            client.set_cookie(name, value)
+        return client
+
+    @staticmethod
+    def csrf_page(actor: str) -> str:
+        return CSRF_PAGES.get(actor, "/")
+
+
+@pytest.fixture
+def booth_world(booth_world_file, tmp_path, clock):
+    """A fresh copy of the world for one test; the clock stands where the world's day left it."""
+    from tests.conftest import base_config
+
+    (tmp_path / "instance").mkdir(exist_ok=True)
+    shutil.copy(booth_world_file.db_path, tmp_path / "node.sqlite3")
+    clock.set(booth_world_file.now)
+    app = create_app(base_config(tmp_path, CLOCK=clock))
+    from booth import tls
+
+    tls.ensure_ca(app.instance_path)
+    yield BoothWorld(app, booth_world_file.ids, booth_world_file.cookies)
+    with app.app_context():
+        db.engine.dispose()
+
+
+def actor_client(world: BoothWorld, clock, actor: str):
+    client = world.client(actor)
     if actor == "idle_locked":
-        t = login("coordinator")
-        clock.advance(minutes=5, seconds=1)
-        return BoothWorld(app, t.client, "/unlock", ids)
-    if actor == "lead":
-        return BoothWorld(app, login("coordinator", clinical_lead=True).client, "/", ids)
-    return BoothWorld(app, login(actor).client, "/", ids)
+        clock.advance(minutes=5, seconds=1)  # no sleeping: the clock moves
+    return client
 
 
 @pytest.mark.parametrize("endpoint,method,actor,want", cases(BOOTH, BOOTH_ACTORS))
-def test_booth_matrix(node, clock, login, endpoint, method, actor, want):
-    world = booth_world(node, clock, login, actor)
-    route = BOOTH[endpoint]
-    assert method in methods_of(world.app, endpoint)
-    url = build_url(world.app, endpoint, route, world.ids)
+def test_booth_matrix(booth_world, clock, endpoint, method, actor, want):
+    app, route = booth_world.app, BOOTH[endpoint]
+    client = actor_client(booth_world, clock, actor)
+    assert method in methods_of(app, endpoint)
+    url = build_url(app, endpoint, route, booth_world.ids)
     if method == "GET":
-        r = world.client.get(url)
+        r = client.get(url)
     else:
-        token = csrf_token(world.client, world.csrf_page)
-        r = world.client.post(url, data={"csrf_token": token})
-    check(r, want, f"{actor} {method} {url}")
+        r = client.post(url, data={"csrf_token": csrf_token(client, booth_world.csrf_page(actor))})
+    check(r, want, f"{actor} {method} {url}", booth_world.ids)
 
 
 def test_unknown_ids_are_404_for_coordinators_and_403_for_others(node, clock, login):

@@ -1,11 +1,13 @@
 """CSRF on every POST route (form field or htmx header), security headers on every response, cookie flags.
 
-Every POST route in ``app.url_map`` needs a case in ``BOOTH_POSTS`` / ``CENTRAL_POSTS``: an actor that is
-allowed to send it and a body that succeeds with a token. Without the token (or with a wrong one) the
-same request is refused with 400 and leaves every table, the audit log included, exactly as it was.
+Every POST route of ``app.url_map`` is sent, without its token, by an actor the authorization matrix lets
+through: 400, and every table (the audit log included) stays exactly as it was; with the token the same
+request gets the matrix's status. Writes that really change something (``BOOTH_VALID``, central's
+``central_post``) show that the token alone stood between the request and the write.
 """
 from __future__ import annotations
 
+import re
 import uuid
 from urllib.parse import urlsplit
 
@@ -14,11 +16,14 @@ import pytest
 from sqlalchemy import select
 
 from booth.auth import services
-from booth.auth.models import Device, Staff
+from booth.auth.models import Staff
 from booth.extensions import db
-from tests.conftest import CSRF_RE, Tablet, add_staff, new_device, setup_node
-from tests.test_authz_matrix import (BOOTH, BOOTH_ACTORS, CENTRAL, CENTRAL_ACTORS, CENTRAL_PASSWORD, booth_world,
-                                     build_url, central_signin, central_staff, central_world)
+from tests.conftest import CSRF_RE
+from tests.test_authz_matrix import (BOOTH, BOOTH_ACTORS, CENTRAL, CENTRAL_ACTORS, CENTRAL_PASSWORD, DEVICE_ID,
+                                     STAFF_ID, VISIT_ID, Route, actor_client, booth_world, booth_world_file,  # noqa: F401
+                                     build_url, central_signin, central_staff, central_world, check)
+
+ENROLLMENT_CODE = "<a fresh enrollment code>"
 
 HTTPS = "https://localhost"
 
@@ -51,60 +56,98 @@ def post_routes(app) -> set[str]:
 
 # ---------------------------------------------------------------- one allowed, valid POST per route
 
-def staff_id(app, code):
-    with app.app_context():
-        return db.session.scalar(select(Staff.id).where(Staff.code == code))
+SETUP_FORM = {"event_name": "Marcha", "event_day": "2026-06-27", "place": "CDMX", "timezone": "America/Mexico_City",
+              "booth_name": "Módulo 1", "coordinator_code": "C01", "pin": "482913", "pin_confirm": "482913"}
+
+# Requests that succeed with a token, each from an actor allowed to send it, on the matrix's world.
+# endpoint → (actor, URL arguments, body). The login actors' staff codes are A00… (see booth_world_file).
+BOOTH_VALID = {
+    "core.set_language": ("enrolled", {"code": "en"}, {"next": "/"}),  # the device remembers its language
+    "auth.enroll": ("not_enrolled", {}, {"code": ENROLLMENT_CODE, "name": "Tableta 9"}),
+    "auth.login": ("enrolled", {}, {"code": "A02", "pin": "731945"}),
+    "auth.unlock": ("idle_locked", {}, {"pin": "731945"}),
+    "auth.logout": ("coordinator", {}, {}),
+    "auth.staff_add": ("coordinator", {}, {"code": "T55", "roles": "tester", "pin": "582931", "pin_confirm": "582931"}),
+    "auth.staff_action": ("coordinator", {"staff_id": STAFF_ID, "action": "disable"}, {}),
+    "auth.staff_pin": ("coordinator", {"staff_id": STAFF_ID}, {"pin": "692581", "pin_confirm": "692581"}),
+    "auth.devices_new_code": ("coordinator", {}, {"kind": "tablet"}),
+    "auth.devices_revoke": ("coordinator", {"device_id": DEVICE_ID}, {}),
+    "visits.create": ("tester", {}, {"age_band": "25-29", "nonce": "double-tap-guard-1"}),
+    "counseling.finish": ("counselor", {"visit_id": VISIT_ID, "kind": "post"}, {"result_given": "yes", "minutes": "10"}),
+    "stock.temperature": ("tester", {}, {"celsius": "22.5"}),
+    "stock.receive_supply": ("coordinator", {}, {"item": "condom", "quantity": "50"}),
+    "stock.shift": ("counselor", {}, {}),
+}
+REFUSALS = {403, "302 /enroll", "302 /login", "302 /unlock", "302 /signin"}
+PREFERENCE = ("coordinator", "lead", "tester", "counselor", "enrolled", "display", "not_enrolled")
 
 
-def coordinator(app, clock, node):
-    t = Tablet(app, node.device_token)
-    t.login(node.coordinator_code, node.coordinator_pin)
-    return t.client
+def allowed(route) -> tuple[str, object]:
+    """An actor the matrix lets through on this POST route, and its expected status."""
+    expected = dict(zip(BOOTH_ACTORS, route.post))
+    return next((a, expected[a]) for a in PREFERENCE if expected[a] not in REFUSALS)
 
 
-def booth_post(endpoint: str, make_app, clock):
-    """→ (app, client, url, body, csrf_page, changes): a request the client may send and that succeeds."""
-    app = make_app()
-    if endpoint == "setup.setup":
-        body = {"event_name": "Marcha", "event_day": "2026-06-27", "place": "CDMX", "timezone": "America/Mexico_City",
-                "booth_name": "Módulo 1", "coordinator_code": "C01", "pin": "482913", "pin_confirm": "482913",
-                "browser_time_ms": str(int(clock.now().timestamp() * 1000))}
-        return app, app.test_client(), "/setup", body, "/setup", True
-    node = setup_node(app, clock)
-    if endpoint == "core.set_language":  # an enrolled device remembers its language
-        return app, Tablet(app, node.device_token).client, "/lang/en", {"next": "/"}, "/login", True
-    if endpoint == "auth.enroll":
+def refused(app, client, url, body, csrf_page) -> tuple[str, dict]:
+    """Without a token, with a wrong one, with another browser's: 400 and the database as it was."""
+    token = token_from(client, csrf_page)  # the session holds a token; the request does not carry it
+    before = snapshot(app)
+    for label, extra in (("no token", {}), ("wrong token", {"csrf_token": "x" + token[1:]}),
+                         ("token of another session", {"csrf_token": foreign_token(app)})):
+        r = client.post(url, data={**body, **extra})
+        assert r.status_code == 400, f"{url} with {label}: {r.status_code}"
+        assert snapshot(app) == before, f"{url} with {label} changed the database"
+    return token, before
+
+
+def refused_then_accepted(app, client, url, body, csrf_page, changes):
+    token, before = refused(app, client, url, body, csrf_page)
+    # the same request with the token goes through: the refusal was about the token only
+    r = client.post(url, data={**body, "csrf_token": token})
+    assert r.status_code in (200, 303), f"{url} with its token: {r.status_code} {r.get_data(as_text=True)[:300]}"
+    assert (snapshot(app) != before) == changes
+
+
+BOOTH_POSTS = sorted(e for e, r in BOOTH.items() if r.post is not None)
+CENTRAL_POSTS = sorted(e for e, r in CENTRAL.items() if r.post is not None)
+
+
+def test_every_booth_post_route_is_checked(app):
+    missing = post_routes(app) - set(BOOTH_POSTS)
+    assert not missing, f"POST route(s) {sorted(missing)} need an entry in the matrix (tests/test_authz_matrix.py)"
+    assert set(BOOTH_VALID) <= set(BOOTH_POSTS)
+
+
+@pytest.mark.parametrize("endpoint", BOOTH_POSTS)
+def test_booth_post_without_token_is_refused_for_an_allowed_actor(endpoint, booth_world, clock):
+    """Every POST route: the token is what stands between an allowed actor and the write."""
+    route = BOOTH[endpoint]
+    actor, want = allowed(route)
+    client = actor_client(booth_world, clock, actor)
+    url = build_url(booth_world.app, endpoint, route, booth_world.ids)
+    token, _ = refused(booth_world.app, client, url, {}, booth_world.csrf_page(actor))
+    check(client.post(url, data={"csrf_token": token}), want, f"{actor} POST {url} with its token", booth_world.ids)
+
+
+@pytest.mark.parametrize("endpoint", sorted(BOOTH_VALID))
+def test_booth_write_without_token_is_refused_and_changes_nothing(endpoint, booth_world, clock):
+    """A body that writes something with the token writes nothing without it."""
+    actor, args, body = BOOTH_VALID[endpoint]
+    app = booth_world.app
+    if body.get("code") == ENROLLMENT_CODE:
         with app.app_context():
             _row, code = services.create_enrollment_code(db.session, now=clock.now(), minutes=10, actor=None)
             db.session.commit()
-        return app, app.test_client(), "/enroll", {"code": code, "name": "Tableta 2"}, "/enroll", True
-    if endpoint == "auth.login":
-        return (app, Tablet(app, node.device_token).client, "/login",
-                {"code": node.coordinator_code, "pin": node.coordinator_pin}, "/login", True)
-    if endpoint == "auth.unlock":
-        client = coordinator(app, clock, node)
-        clock.advance(minutes=6)
-        return app, client, "/unlock", {"pin": node.coordinator_pin}, "/unlock", True
-    if endpoint == "auth.logout":
-        return app, coordinator(app, clock, node), "/logout", {}, "/", True
-    add_staff(app, clock, "T99", ["tester"])
-    target = staff_id(app, "T99")
-    client = coordinator(app, clock, node)
-    if endpoint == "auth.staff_add":
-        body = {"code": "T55", "roles": "tester", "pin": "582931", "pin_confirm": "582931"}
-        return app, client, "/staff", body, "/staff", True
-    if endpoint == "auth.staff_action":
-        return app, client, f"/staff/{target}/disable", {}, "/staff", True
-    if endpoint == "auth.staff_pin":
-        return app, client, f"/staff/{target}/pin", {"pin": "692581", "pin_confirm": "692581"}, "/staff", True
-    if endpoint == "auth.devices_new_code":
-        return app, client, "/devices/codes", {"kind": "tablet"}, "/devices", True
-    if endpoint == "auth.devices_revoke":
-        new_device(app, clock, name="Spare")
-        with app.app_context():
-            spare = db.session.scalar(select(Device.id).where(Device.name == "Spare"))
-        return app, client, f"/devices/{spare}/revoke", {}, "/devices", True
-    raise LookupError(endpoint)
+        body = {**body, "code": code}
+    client = actor_client(booth_world, clock, actor)
+    url = build_url(app, endpoint, Route("roles", args=args), booth_world.ids)
+    assert app.url_map.bind("localhost").match(url, method="POST")[0] == endpoint
+    refused_then_accepted(app, client, url, body, booth_world.csrf_page(actor), True)
+
+
+def test_setup_without_token_is_refused_and_changes_nothing(app, clock):
+    body = {**SETUP_FORM, "browser_time_ms": str(int(clock.now().timestamp() * 1000))}
+    refused_then_accepted(app, app.test_client(), "/setup", body, "/setup", True)
 
 
 def central_post(endpoint: str, app, clock):
@@ -134,39 +177,9 @@ def central_post(endpoint: str, app, clock):
     raise LookupError(endpoint)
 
 
-BOOTH_POSTS = sorted(e for e, r in BOOTH.items() if r.post is not None)
-CENTRAL_POSTS = sorted(e for e, r in CENTRAL.items() if r.post is not None)
-
-
-def test_every_booth_post_route_has_a_csrf_case(app):
-    missing = post_routes(app) - set(BOOTH_POSTS)
-    assert not missing, f"POST route(s) {sorted(missing)} need a case in booth_post() and the matrix"
-
-
 def test_every_central_post_route_has_a_csrf_case(pg_app):
     missing = post_routes(pg_app) - set(CENTRAL_POSTS)
     assert not missing, f"POST route(s) {sorted(missing)} need a case in central_post() and the matrix"
-
-
-def refused_then_accepted(app, client, url, body, csrf_page, changes):
-    token = token_from(client, csrf_page)  # the session holds a token; the request does not carry it
-    before = snapshot(app)
-    for label, extra in (("no token", {}), ("wrong token", {"csrf_token": "x" + token[1:]}),
-                         ("token of another session", {"csrf_token": foreign_token(app)})):
-        r = client.post(url, data={**body, **extra})
-        assert r.status_code == 400, f"{url} with {label}: {r.status_code}"
-        assert snapshot(app) == before, f"{url} with {label} changed the database"
-    # the same request with the token goes through: the refusal was about the token only
-    r = client.post(url, data={**body, "csrf_token": token})
-    assert r.status_code in (200, 303), f"{url} with its token: {r.status_code} {r.get_data(as_text=True)[:300]}"
-    assert (snapshot(app) != before) == changes
-
-
-@pytest.mark.parametrize("endpoint", BOOTH_POSTS)
-def test_booth_post_without_csrf_token_is_refused_and_changes_nothing(endpoint, make_app, clock):
-    app, client, url, body, csrf_page, changes = booth_post(endpoint, make_app, clock)
-    assert app.url_map.bind("localhost").match(url, method="POST")[0] == endpoint
-    refused_then_accepted(app, client, url, body, csrf_page, changes)
 
 
 @pytest.mark.parametrize("endpoint", CENTRAL_POSTS)
@@ -226,10 +239,10 @@ def get_every_page(app, client, table, ids):
 
 
 @pytest.mark.parametrize("actor", BOOTH_ACTORS)
-def test_booth_headers_on_every_get(node, clock, login, actor):
-    world = booth_world(node, clock, login, actor)
+def test_booth_headers_on_every_get(booth_world, clock, actor):
+    client = actor_client(booth_world, clock, actor)
     seen = set()
-    for endpoint, url, r in get_every_page(world.app, world.client, BOOTH, world.ids):
+    for endpoint, url, r in get_every_page(booth_world.app, client, BOOTH, booth_world.ids):
         seen.add(r.status_code)
         assert_security_headers(r, f"{actor} GET {url} → {r.status_code}", static=endpoint == "static")
     assert 200 in seen
@@ -301,8 +314,8 @@ def test_booth_cookies_from_setup_enroll_login(app, clock, base_url):
     assert r.status_code == 303, r.get_data(as_text=True)[:500]
     assert {"vinculo_device", "vinculo_session"} <= first.names
     assert first.get("/").status_code == 200
-    r = first.post("/devices/codes", {"kind": "tablet"}, "/devices")
-    code = r.get_data(as_text=True).split('<p class="bigcode"><code>')[1][:9]
+    assert first.post("/devices/codes", {"kind": "tablet"}, "/devices").status_code == 303
+    code = re.search(r"\b([0-9A-Z]{4}-[0-9A-Z]{4})\b", first.get("/devices").get_data(as_text=True)).group(1)
 
     second = CookieWatch(app, base_url)
     assert second.post("/enroll", {"code": code}, "/enroll").status_code == 303

@@ -7,7 +7,10 @@ from tests.conftest import Tablet
 
 
 def new_code(coord) -> str:
-    html = coord.post("/devices/codes", {"kind": "tablet"}, csrf_page="/devices").get_data(as_text=True)
+    r = coord.post("/devices/codes", {"kind": "tablet"}, csrf_page="/devices")
+    assert r.status_code == 303 and r.headers["Location"] == "/devices"
+    html = coord.get("/devices").get_data(as_text=True)
+    assert "bigcode" not in coord.get("/devices").get_data(as_text=True)  # shown once: a reload makes no new code
     import re
     m = re.search(r'<p class="bigcode"><code>([0-9A-Z]{4}-[0-9A-Z]{4})</code>', html)
     assert m, html[:2000]

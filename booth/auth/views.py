@@ -1,9 +1,11 @@
 """Booth node: device enrollment, PIN login, idle unlock, switch user, staff and devices."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import uuid
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -16,7 +18,7 @@ from booth.auth.forms import (ConfirmForm, EnrollForm, EnrollmentCodeForm, Login
 from booth.auth.models import Device, Role, Staff
 from booth.errors import DomainError
 from booth.extensions import db, limiter
-from booth import tls
+from booth import tls_info as tls
 
 bp = Blueprint("auth", __name__)
 
@@ -69,7 +71,8 @@ def enroll():
 
 
 @bp.get("/enroll/ca.pem")
-@public("the node's CA certificate, for a tablet to trust the node's HTTPS")
+@public("the node's CA certificate, for a tablet to trust the node's HTTPS (also before setup)",
+        before_setup=True)
 def ca_certificate():
     pem = tls.ca_certificate_pem(current_app.instance_path)
     if pem is None:
@@ -244,7 +247,13 @@ def render_devices(new_code=None, status=200, message=None):
 @bp.get("/devices")
 @role_required(Role.COORDINATOR)
 def devices_index():
-    return render_devices()
+    shown = session.pop("new_enrollment", None)
+    new_code = None
+    if shown:
+        from booth.core.qr import svg_data_uri
+        new_code = dict(shown, qr=svg_data_uri(shown["url"]),
+                        expires_at=datetime.fromisoformat(shown["expires_at"]))
+    return render_devices(new_code=new_code)
 
 
 @bp.post("/devices/codes")
@@ -261,8 +270,11 @@ def devices_new_code():
     url = f"{_base_url()}{url_for('auth.enroll')}?code={code}"
     from booth.core.qr import svg_data_uri
 
-    return render_devices(new_code={"code": code, "url": url, "qr": svg_data_uri(url), "expires_at": row.expires_at,
-                                    "kind": row.kind})
+    # Post/redirect/get: the code is shown once by the page the browser is sent to, so a reload
+    # (or the idle lock's reload) never re-posts the form and makes another code.
+    session["new_enrollment"] = {"code": code, "url": url, "expires_at": row.expires_at.isoformat(),
+                                 "kind": row.kind}
+    return redirect(url_for("auth.devices_index"), code=303)
 
 
 @bp.post("/devices/<device_id>/revoke")

@@ -4,11 +4,12 @@ from __future__ import annotations
 import base64
 import io
 
-import qrcode
-import qrcode.image.svg
 
 
 def svg_bytes(data: str) -> bytes:
+    import qrcode  # imported when a QR is drawn, not at start-up
+    import qrcode.image.svg
+
     img = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, box_size=10, border=4)
     buf = io.BytesIO()
     img.save(buf)
