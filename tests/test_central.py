@@ -75,8 +75,9 @@ def add_coordinator(app, clock, code="C01", password=PASSWORD) -> str:
         staff = services.create_staff(db.session, code=code, roles=[Role.COORDINATOR], password=password,
                                       now=clock.now())
         services.begin_totp_setup(db.session, staff)
-        services.confirm_totp(db.session, staff, pyotp.TOTP(staff.totp_secret).at(clock.now()), now=clock.now(),
-                              policy=policy)
+        # confirmed with the previous step's code, so the current step's code is still unused
+        services.confirm_totp(db.session, staff, pyotp.TOTP(staff.totp_secret).at(clock.now() - timedelta(seconds=30)),
+                              now=clock.now(), policy=policy)
         db.session.commit()
         return staff.totp_secret
 
@@ -375,3 +376,13 @@ def test_central_routes_answer_404_on_a_booth(app, node):
     for path in CENTRAL_ONLY:
         assert coordinator.get(path).status_code == 404, path
         assert coordinator.client.post(path, data={"csrf_token": token}).status_code == 404, path
+
+
+def test_a_used_code_cannot_be_replayed(pg_app, clock):
+    secret = add_coordinator(pg_app, clock)
+    code = code_at(secret, clock)
+    assert Browser(pg_app).signin("C01", PASSWORD, code).status_code == 303
+    # someone who overheard the code tries it again within its 30-second step: refused
+    assert Browser(pg_app).signin("C01", PASSWORD, code).status_code == 401
+    clock.advance(seconds=30)
+    assert Browser(pg_app).signin("C01", PASSWORD, code_at(secret, clock)).status_code == 303

@@ -125,7 +125,7 @@ def test_refuses_to_start_without_the_instance_secret(tmp_path, template_db):
     assert "secret_key" in str(e.value) and "missing" in str(e.value)
 
 
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604], ids=["644", "640", "604"])
 def test_refuses_to_start_when_the_secret_is_readable_by_others(tmp_path, template_db, mode):
     shutil.copy(template_db, tmp_path / "node.sqlite3")
     (tmp_path / "instance").mkdir()

@@ -36,6 +36,7 @@ class Staff(db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(200))
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_confirmed_at: Mapped[datetime | None]
+    totp_last_step: Mapped[int | None]   # the last accepted TOTP time step (no replay)
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]

@@ -1,6 +1,7 @@
 """Staff, PINs, devices, enrollment codes and server-side sessions. No request, no commit."""
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -185,16 +186,31 @@ def check_secret(session, *, code: str, secret: str, kind: str, now: datetime, p
 
 
 def verify_totp(session, staff: Staff, code: str, *, now: datetime, policy: LockoutPolicy) -> None:
-    """Check a TOTP code (±1 step). A wrong code counts as a failed attempt."""
-    if not staff.totp_secret or not pyotp.TOTP(staff.totp_secret).verify((code or "").strip(),
-                                                                          for_time=now, valid_window=1):
+    """Check a TOTP code (±1 step). A wrong code counts as a failed attempt; a code already used
+    (same or earlier time step) is refused, so an overheard code cannot be replayed."""
+    step = matching_totp_step(staff.totp_secret, (code or "").strip(), now)
+    if step is not None and staff.totp_last_step is not None and step <= staff.totp_last_step:
+        step = None
+    if step is None:
         _fail(session, staff, now=now, policy=policy, device=None, action="login.failed_totp")
         if staff.is_locked(now):
             raise LoginError(_l("Too many wrong attempts: this staff code is locked for %(minutes)s minutes.",
                                 minutes=policy.minutes))
         raise LoginError(_l("Staff code, password or code is wrong."))
     staff.failed_attempts = 0
+    staff.totp_last_step = step
     session.flush()
+
+
+def matching_totp_step(secret: str | None, code: str, now: datetime) -> int | None:
+    if not secret or not code.isdigit() or len(code) != 6:
+        return None
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            return step
+    return None
 
 
 def begin_totp_setup(session, staff: Staff) -> str:
