@@ -76,18 +76,22 @@ def register_blueprints(app: Flask) -> None:
     from booth.core.views import bp as core_bp
     from booth.events.views import bp as setup_bp
 
+    from booth.referrals.clinic_views import bp as clinic_bp
+
     app.register_blueprint(core_bp)
+    app.register_blueprint(clinic_bp)   # the clinic side and the QR's neutral page: booth and central
     if app.config["ROLE"] == "booth":
         from booth.counseling.views import bp as counseling_bp
         from booth.screening.views import bp as screening_bp
         from booth.settings.views import bp as settings_bp
         from booth.stock.views import bp as stock_bp
         from booth.visits.day_views import bp as day_bp
+        from booth.referrals.views import bp as referrals_bp
         from booth.visits.views import bp as visits_bp
 
         app.register_blueprint(setup_bp)
         app.register_blueprint(auth_bp)
-        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp):
+        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp):
             app.register_blueprint(bp)
     else:
         app.register_blueprint(central_bp)

@@ -47,6 +47,30 @@ QUARANTINE_REASONS = {"temperature": _l("Temperature out of range"), "qc_failed"
 FINAL_STATES = {"done": _l("Done"), "left_before_result": _l("Left before result"),
                 "left_before_test": _l("Left before testing")}
 
+REASONS = {"hiv_confirmation": _l("HIV confirmation"), "hcv_viral_load": _l("Hepatitis C viral load"),
+           "syphilis_confirmation": _l("Syphilis confirmation and treatment"),
+           "discordant_lab": _l("Discordant results: laboratory"), "prep": _l("PrEP"), "pep_urgent": _l("PEP (urgent)"),
+           "other_care": _l("Other care")}
+KINDS = {"family_clinic": _l("Family clinic"), "hiv_clinic": _l("Specialised HIV clinic"),
+         "hepatitis_service": _l("Hepatitis service"), "prep_service": _l("PrEP service"),
+         "pep_emergency": _l("PEP / emergency")}
+SERVES = {"everyone": _l("Everyone"), "beneficiaries": _l("Social-security beneficiaries"),
+          "non_beneficiaries": _l("People without social security")}
+REFERRAL_STATUSES = {"issued": _l("Issued"), "arrived": _l("Arrived"), "confirmed": _l("Confirmed"),
+                     "not_confirmed": _l("Not confirmed"), "treatment_started": _l("Treatment started"),
+                     "closed": _l("Closed"), "expired": _l("Expired"), "cancelled": _l("Cancelled")}
+CONFIRM_RESULTS = {"hiv_confirmed": _l("HIV confirmed"), "hiv_not_confirmed": _l("HIV not confirmed"),
+                   "hiv_indeterminate": _l("HIV indeterminate"), "hcv_rna_detected": _l("HCV RNA detected"),
+                   "hcv_rna_not_detected": _l("HCV RNA not detected"),
+                   "syphilis_active": _l("Syphilis: active infection"),
+                   "syphilis_past_treated": _l("Syphilis: past, treated"),
+                   "syphilis_not_confirmed": _l("Syphilis not confirmed")}
+CLOSE_REASONS = {"not_confirmed": _l("Not confirmed"), "lost": _l("Lost to follow-up"), "declined": _l("Declined"),
+                 "completed": _l("Completed"), "other_service": _l("Went to another service")}
+WEEKDAYS = {"1": _l("Mon"), "2": _l("Tue"), "3": _l("Wed"), "4": _l("Thu"), "5": _l("Fri"), "6": _l("Sat"),
+            "7": _l("Sun")}
+BENEFICIARY_RULE = {"any": _l("Anyone"), "yes": _l("Beneficiaries"), "no": _l("Non-beneficiaries")}
+
 
 def all_labels() -> dict:
     return {k.lower(): v for k, v in globals().items() if k.isupper() and isinstance(v, dict)}

@@ -189,6 +189,15 @@ def login(node, clock):
     return _login
 
 
+@pytest.fixture
+def ctx(node, clock):
+    """A booth ready to test, inside an app context (see tests/workflow/conftest.py)."""
+    from tests.workflow.conftest import build_ctx
+
+    with node.app.app_context():
+        yield build_ctx(node.app, node, clock)
+
+
 # ---------------------------------------------------------------- central on PostgreSQL
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pyotp
@@ -478,7 +479,9 @@ def central_staff(app, clock, code: str, roles) -> str:
     with app.app_context():
         staff = services.create_staff(db.session, code=code, roles=roles, password=CENTRAL_PASSWORD, now=clock.now())
         services.begin_totp_setup(db.session, staff)
-        services.confirm_totp(db.session, staff, pyotp.TOTP(staff.totp_secret).at(clock.now()), now=clock.now(),
+        # set up with the previous step's code: the current one is left for the sign-in (codes are single-use)
+        earlier = clock.now() - timedelta(seconds=30)
+        services.confirm_totp(db.session, staff, pyotp.TOTP(staff.totp_secret).at(earlier), now=clock.now(),
                               policy=services.LockoutPolicy())
         db.session.commit()
         return staff.totp_secret

@@ -37,6 +37,9 @@ class Booth(db.Model):
     name: Mapped[str] = mapped_column(String(80))
     # Clock difference accepted at setup (browser − node, seconds), kept for the record
     setup_clock_skew_s: Mapped[int | None]
+    # Referral slips: "80mm" (thermal roll) or "a6"; a CUPS queue for one-tap printing (None: browser print)
+    slip_format: Mapped[str] = mapped_column(String(8), default="80mm", server_default="80mm")
+    printer_queue: Mapped[str | None] = mapped_column(String(60))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -70,7 +70,18 @@ def is_valid(folio: str | None) -> bool:
     return folio is not None and _interim(INDEX[c] for c in folio) == 0
 
 
+def token_for(key: bytes, referral_id) -> str:
+    """The QR token of a referral: 128 bits derived from the node's secret referral key and the
+    referral's id (so a reprint gives the same QR without storing the token), plus a 64-bit MAC.
+    Without the key — which never leaves instance/ except to central at enrollment — neither part
+    can be guessed, and the database holds only the token's hash."""
+    raw = hmac.new(key, b"referral-token:" + str(referral_id).encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
+    tag = hmac.new(key, raw, hashlib.sha256).digest()[:MAC_BYTES]
+    return base64.urlsafe_b64encode(raw + tag).decode().rstrip("=")
+
+
 def new_token(key: bytes) -> str:
+    """A token from fresh randomness (tests and tools); referrals use ``token_for``."""
     raw = secrets.token_bytes(TOKEN_BYTES)
     tag = hmac.new(key, raw, hashlib.sha256).digest()[:MAC_BYTES]
     return base64.urlsafe_b64encode(raw + tag).decode().rstrip("=")

@@ -1,6 +1,7 @@
 """Everything the visit card shows, computed once: one template renders every state of a visit."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from flask import render_template, request
@@ -27,6 +28,7 @@ class StartOption:
     disease: str
     second: bool
     products: list     # [(product, suggested lot or None, lots)]
+    repeat: bool = False  # only invalid devices so far: a new device
 
 
 def start_options(view: queries.VisitView, bd) -> list[StartOption]:
@@ -50,7 +52,7 @@ def start_options(view: queries.VisitView, bd) -> list[StartOption]:
             lots = stock.usable_lots(db.session, p, bd.today)
             options.append((p, lots[0] if lots else None, lots))
         options.sort(key=lambda o: (o[1] is None, o[0].is_dual, o[0].name))
-        out.append(StartOption(disease, second, options))
+        out.append(StartOption(disease, second, options, repeat=derived.next_step is algorithm.NextStep.REPEAT))
     return out
 
 
@@ -63,19 +65,38 @@ def can_correct(entry_author: str | None, recorded_at, bd) -> bool:
     return (not bd.locked and staff.code == entry_author and bd.now - recorded_at <= services.AUTHOR_GRACE)
 
 
+# Runs of blank lines and indentation left by the template: the card is sent after every tap.
+_BLANKS = re.compile(r"[ \t]*\n\s*")
+
+
+def post_test_ready(view: queries.VisitView, options: list[StartOption], consents_missing: list) -> bool:
+    """Post-test counseling is offered once consent is settled, no device is developing, and either a
+    device has been read or no test can be started (refused, known positive, no usable lot)."""
+    startable = any(lot is not None for o in options for _p, lot, _lots in o.products)
+    return not consents_missing and not view.running and (bool(view.screenings) or not startable)
+
+
 def render_card(visit: Visit, *, status: int = 200, error: str | None = None, stale: bool = False):
     bd = booth_day()
     db.session.refresh(visit)
     view = queries.visit_view(db.session, visit, bd.settings, bd.now)
+
+    def fix(author, at) -> bool:
+        return can_correct(author, at, bd)
+
     scripts = {d: counseling.script(d, c.conclusion) for d, c in view.conclusions.items() if c.final}
     consents_missing = [d for d in (bd.settings.diseases if bd.settings else [])
                         if services.active_consent(visit, d) is None]
-    ctx = dict(view=view, visit=visit, bd=bd, options=start_options(view, bd), scripts=scripts,
+    options = start_options(view, bd)
+    ctx = dict(view=view, visit=visit, bd=bd, options=options, scripts=scripts,
                consents_missing=consents_missing, error=error, stale=stale, nonce=new_nonce(),
                topics=TOPICS, supplies=SUPPLIES, invalid_reasons=INVALID_REASONS,
                consent_text=bd.settings.consent_text(str(get_locale())) if bd.settings else "",
-               can_correct=lambda author, at: can_correct(author, at, bd),
+               can_correct=fix, post_ready=post_test_ready(view, options, consents_missing),
+               fixable_consents=[c for c in visit.consents if not c.voided_at and fix(c.recorded_by, c.recorded_at)],
+               fixable_results=[r for s in view.screenings if s.state != "running" for r in s.results
+                                if not r.voided_at and fix(r.recorded_by, r.recorded_at)],
                supply_stock={i: stock.supply_on_hand(db.session, bd.booth.id, i) for i in SUPPLIES},
                presets=counseling.PRESET_MINUTES)
     template = "visits/_card.html" if request.headers.get("HX-Request") else "visits/show.html"
-    return render_template(template, **ctx), status
+    return _BLANKS.sub("\n", render_template(template, **ctx)), status

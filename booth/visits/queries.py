@@ -43,7 +43,16 @@ class VisitView:
         return pep or any(d.conclusion in REFERRAL_CONCLUSIONS for d in self.conclusions.values())
 
 
-def derive_state(visit: Visit, screenings, counseling, conclusions, now: datetime) -> str:
+def referred_visit_ids(session, visit_ids) -> set:
+    from booth.referrals.models import Referral
+
+    if not visit_ids:
+        return set()
+    return set(session.scalars(select(Referral.visit_id).where(Referral.visit_id.in_(list(visit_ids)),
+                                                               Referral.status == "issued")))
+
+
+def derive_state(visit: Visit, screenings, counseling, conclusions, now: datetime, referred: bool = False) -> str:
     if visit.final_state:
         return visit.final_state
     running = [s for s in screenings if s.state == "running"]
@@ -63,7 +72,7 @@ def derive_state(visit: Visit, screenings, counseling, conclusions, now: datetim
     if post is None:
         return "counseling"
     pep = any(c.pep_need for c in counseling if c.voided_at is None)
-    if pep or any(d.conclusion in REFERRAL_CONCLUSIONS for d in conclusions.values()):
+    if (pep or any(d.conclusion in REFERRAL_CONCLUSIONS for d in conclusions.values())) and not referred:
         return "referral_pending"
     return "done"
 
@@ -76,7 +85,7 @@ def visit_view(session, visit: Visit, settings: ClinicalSettings | None, now: da
     counseling = session.scalars(select(Counseling).where(Counseling.visit_id == visit.id)
                                  .order_by(Counseling.recorded_at)).all()
     concl = services.conclusions(visit, screenings, settings)
-    state = derive_state(visit, screenings, counseling, concl, now)
+    state = derive_state(visit, screenings, counseling, concl, now, visit.id in referred_visit_ids(session, [visit.id]))
     return VisitView(visit, screenings, counseling, concl, state, [s for s in screenings if s.state == "running"])
 
 
@@ -99,10 +108,11 @@ def queue(session, booth_id, day: date, settings, now: datetime, include_closed:
     for c in counseling:
         by_visit_c.setdefault(c.visit_id, []).append(c)
     out = []
+    referred = referred_visit_ids(session, ids)
     for v in visits:
         ss, cc = by_visit_s.get(v.id, []), by_visit_c.get(v.id, [])
         concl = services.conclusions(v, ss, settings)
-        out.append(VisitView(v, ss, cc, concl, derive_state(v, ss, cc, concl, now),
+        out.append(VisitView(v, ss, cc, concl, derive_state(v, ss, cc, concl, now, v.id in referred),
                              [s for s in ss if s.state == "running"]))
     return out
 

@@ -173,4 +173,7 @@ def close(visit_id):
         return fail(visit, e)
     except StaleDataError:
         return fail(visit, services.StaleError())
+    if request.headers.get("HX-Request"):
+        # the card's forms swap #visit-card; a closed visit goes back to the whole queue page
+        return "", 204, {"HX-Redirect": url_for("visits.queue")}
     return redirect(url_for("visits.queue"), code=303)

@@ -58,9 +58,3 @@ def build_ctx(app, node, clock, content=None) -> Ctx:
         stock.receive_supply(db.session, booth_id=booth.id, item=item, quantity=200, now=now, actor=coord)
     db.session.commit()
     return Ctx(booth, settings, coord, tester, counselor, products, lots, clock, today)
-
-
-@pytest.fixture
-def ctx(node, clock):
-    with node.app.app_context():
-        yield build_ctx(node.app, node, clock)
