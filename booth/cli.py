@@ -201,6 +201,8 @@ def demo(tz, visits_n, seed, open_day):
             pin = random_pin()
             members[code] = auth.create_staff(db.session, code=code, roles=roles, pin=pin, now=now)
             staff.append({"code": code, "roles": [r.value for r in roles], "pin": pin})
+        from booth.referrals.services import add_examples
+        add_examples(db.session, now=now, actor=result.coordinator)
         if visits_n:
             from booth.demo import generate_day
             generate_day(db.session, booth=result.booth, coordinator=result.coordinator,
@@ -212,7 +214,55 @@ def demo(tz, visits_n, seed, open_day):
     click.echo(json.dumps({"event": str(result.event.id), "date": day.isoformat(), "staff": staff}))
 
 
+referrals_cli = AppGroup("referrals", help="Referrals of this node: list, reprint a slip.")
+
+
+@referrals_cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def referrals_list(as_json):
+    from booth.referrals import codes
+    from booth.referrals import services as referrals
+    from booth.referrals.models import Referral
+
+    today = clock.now().date()
+    rows = db.session.scalars(select(Referral).order_by(Referral.issued_at)).all()
+    data = [{"folio": codes.display(r.folio), "reason": r.reason, "status": referrals.status(r, today),
+             "issued_at": r.issued_at.isoformat(), "valid_until": r.valid_until.isoformat()} for r in rows]
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for d in data:
+        click.echo(f"{d['folio']}  {d['reason']:<22} {d['status']:<18} {d['issued_at'][:10]}  → {d['valid_until']}")
+
+
+@referrals_cli.command("slip")
+@click.argument("folio")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--format", "fmt", type=click.Choice(["80mm", "a6"]), default=None)
+@click.option("--language", type=click.Choice(["es", "en"]), default="es", show_default=True)
+def referrals_slip(folio, out, fmt, language):
+    """Reprint a slip (PDF) by its folio."""
+    from booth.events.models import Booth
+    from booth.referrals import services as referrals
+    from booth.referrals import slip_pdf
+
+    ref = referrals.by_folio(db.session, folio)
+    if ref is None:
+        raise click.ClickException("no referral with that folio (check it and type it again)")
+    from booth.visits.models import Visit
+
+    booth = db.session.get(Booth, db.session.get(Visit, ref.visit_id).booth_id)
+    base = booth.event.central_base_url or current_app.config.get("BASE_URL") or \
+        f"http://{current_app.config['HOST']}:{current_app.config['PORT']}"
+    data = referrals.slip_data(ref, base_url=base, key=referrals.referral_key(current_app.instance_path),
+                               language=language)
+    with open(out, "wb") as fh:
+        fh.write(slip_pdf.render(data, fmt or booth.slip_format))
+    click.echo(out)
+
+
 def register(app):
+    app.cli.add_command(referrals_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(device_cli)
     app.cli.add_command(demo)

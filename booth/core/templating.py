@@ -21,6 +21,7 @@ HTMX_CONFIG = json.dumps({
         {"code": "204", "swap": False},
         {"code": "[23]..", "swap": True},
         {"code": "422", "swap": True},
+        {"code": "409", "swap": True},  # a stale write answers with the current state: show it
         {"code": "[45]..", "swap": False, "error": True},
     ],
 })

@@ -84,6 +84,12 @@ def lookup():
     if ref is not None and not services.visible_to(db.session, ref, current_staff()):
         ref = None
     _record_lookup(ref, "folio")
+    folio = codes.normalize(request.form.get("folio"))
+    if ref is None and folio and codes.is_valid(folio):
+        # A well-formed folio this clinic cannot see: unknown here yet (the booth has not synced) or
+        # addressed elsewhere — the same answer either way, so nothing can be learned by trying.
+        return render_template("clinic/provisional.html", token=None, folio=codes.display(folio), verified=False,
+                               today=today(), error=None), 404
     if ref is None:
         return render_template("clinic/index.html", refs=[], linked=True, today=today(),
                                status_of=lambda r: services.status(r, today()),
@@ -102,6 +108,11 @@ def by_token(token):
         ref = None
     _record_lookup(ref, "token")
     if ref is None:
+        keys = services.known_keys(db.session, current_app.instance_path)
+        if services.token_is_genuine(token, keys):
+            # A genuine slip whose referral has not reached this server yet.
+            return render_template("clinic/provisional.html", token=token, folio=None, verified=True,
+                                   today=today(), error=None), 404
         return not_found()
     return redirect(url_for("clinic.show", referral_id=ref.id), code=303)
 
@@ -170,3 +181,25 @@ def act(referral_id, action):
         db.session.rollback()
         return render_show(ref, 422, str(e.message))
     return redirect(url_for("clinic.show", referral_id=ref.id), code=303)
+
+
+@bp.post("/clinic/provisional")
+@role_required(Role.CLINIC)
+@limiter.limit(lookup_limit)
+@limiter.limit(lookup_limit, key_func=staff_key)
+def provisional():
+    f = request.form
+    try:
+        day = date.fromisoformat(f.get("day", ""))
+    except ValueError:
+        day = None
+    try:
+        services.record_provisional(db.session, token=f.get("token") or None, folio=f.get("folio") or None,
+                                    keys=services.known_keys(db.session, current_app.instance_path), day=day,
+                                    today=today(), now=clock.now(), actor=current_staff())
+        db.session.commit()
+    except DomainError as e:
+        db.session.rollback()
+        return render_template("clinic/provisional.html", token=f.get("token"), folio=f.get("folio"),
+                               verified=bool(f.get("token")), today=today(), error=str(e.message)), 422
+    return redirect(url_for("clinic.index", provisional="1"), code=303)

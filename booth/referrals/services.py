@@ -405,3 +405,55 @@ def add_examples(session, *, now: datetime, actor=None) -> list[Destination]:
     add_rule(session, reason="pep_urgent", beneficiary="any", destination=pep, priority=1, open_today_only=True,
              now=now, actor=actor)
     return out
+
+
+# ------------------------------------------------------------------ before the booth has synced
+
+PROVISIONAL_DAYS = 60
+
+
+def known_keys(session, instance_path) -> list[bytes]:
+    """Referral keys this server can verify QR tokens with: a booth knows its own; central learns each
+    enrolled node's key at sync enrollment (sync issue)."""
+    keys = []
+    try:
+        keys.append(referral_key(instance_path))
+    except (OSError, ValueError):
+        pass
+    return keys
+
+
+def token_is_genuine(token: str | None, keys: list[bytes]) -> bool:
+    return any(codes.token_verifies(token, k) for k in keys)
+
+
+def record_provisional(session, *, token: str | None = None, folio: str | None = None, keys: list[bytes],
+                       day: date, today: date, now: datetime, actor) -> "ProvisionalArrival":
+    """The person is here but their referral has not reached this server yet. A QR token whose MAC
+    verifies under a known node key is recorded as verified; a typed folio with a valid check symbol
+    as *unverified* (flagged). Matched when the booth's data arrives; unmatched ones expire."""
+    from booth.referrals.models import ProvisionalArrival
+
+    if day is None or day > today or day < today - timedelta(days=MAX_VALID_DAYS):
+        raise DomainError(_l("Enter the arrival date (not in the future)."), "day")
+    verified = False
+    token_h = folio_n = None
+    if token:
+        if not token_is_genuine(token, keys):
+            raise DomainError(_l("This code was not found"), "token")
+        verified, token_h = True, codes.token_hash(token)
+        if session.scalar(select(ProvisionalArrival.id).where(ProvisionalArrival.token_hash == token_h)):
+            raise DomainError(_l("This arrival is already recorded."))
+    else:
+        folio_n = codes.normalize(folio)
+        if folio_n is None or not codes.is_valid(folio_n):
+            raise DomainError(_l("This folio is not valid: check it and type it again."), "folio")
+        if session.scalar(select(ProvisionalArrival.id).where(ProvisionalArrival.folio == folio_n)):
+            raise DomainError(_l("This arrival is already recorded."))
+    row = ProvisionalArrival(token_hash=token_h, folio=folio_n, verified=verified, arrived_on=day,
+                             recorded_by=actor.code if actor else None,
+                             expires_on=today + timedelta(days=PROVISIONAL_DAYS), created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    audit.record(session, "linkage.provisional_arrival", now=now, actor=actor, record_id=row.id)
+    return row

@@ -183,9 +183,13 @@ def test_unknown_folios_and_tokens_get_one_generic_answer_and_are_rate_limited(m
     t.login("L05", "731945")
     bodies = set()
     for _ in range(40):
-        r = t.post("/clinic/lookup", {"folio": codes.new_folio()}, csrf_page="/clinic")
+        folio = codes.new_folio()
+        r = t.post("/clinic/lookup", {"folio": folio}, csrf_page="/clinic")
         assert r.status_code == 404
-        bodies.add(re.sub(r'value="[^"]+"|"X-CSRFToken": "[^"]+"', "", r.get_data(as_text=True)))
+        bodies.add(re.sub(r'value="[^"]+"|"X-CSRFToken": "[^"]+"', "", r.get_data(as_text=True))
+                   .replace(codes.display(folio), "FOLIO"))
+        typo = folio[:-1] + ("0" if folio[-1] != "0" else "1")  # wrong check symbol: a typo, never a match
+        assert t.post("/clinic/lookup", {"folio": typo}, csrf_page="/clinic").status_code == 404
         r2 = t.get("/clinic/r/" + codes.new_token(secrets.token_bytes(32)))
         assert r2.status_code == 404
     assert len(bodies) == 1
@@ -200,3 +204,63 @@ def test_unknown_folios_and_tokens_get_one_generic_answer_and_are_rate_limited(m
     anon = limited.test_client()
     statuses = [anon.get("/r/" + codes.new_token(b"k" * 32)).status_code for _ in range(7)]
     assert statuses[:5] == [404] * 5 and statuses[-1] == 429
+
+
+def test_provisional_arrivals_verified_by_mac_or_unverified_by_folio(node, clock, login):
+    clinic = login("clinic")
+    with node.app.app_context():
+        key = services.referral_key(node.app.instance_path)
+    genuine = codes.new_token(key)  # issued by this node but not (yet) known here
+    page = clinic.get(f"/clinic/r/{genuine}")
+    assert page.status_code == 404 and "provisional" in page.get_data(as_text=True)
+    day = clock.now().date().isoformat()
+    assert clinic.post("/clinic/provisional", {"token": genuine, "day": day}, csrf_page="/clinic").status_code == 303
+    assert clinic.post("/clinic/provisional", {"token": genuine, "day": day}, csrf_page="/clinic").status_code == 422
+    forged = codes.new_token(b"z" * 32)
+    assert clinic.post("/clinic/provisional", {"token": forged, "day": day}, csrf_page="/clinic").status_code == 422
+    folio = codes.new_folio()
+    assert clinic.post("/clinic/provisional", {"folio": folio, "day": day}, csrf_page="/clinic").status_code == 303
+    from booth.referrals.models import ProvisionalArrival
+    with node.app.app_context():
+        rows = db.session.scalars(select(ProvisionalArrival).order_by(ProvisionalArrival.created_at)).all()
+        assert [(r.verified, r.folio) for r in rows] == [(True, None), (False, folio)]
+
+
+def test_one_tap_print_sends_pdf_to_configured_queue_with_lp(node, clock, login, tmp_path, monkeypatch):
+    counselor, ref_url, ref_id, _f, _t, _d, _v = booth_with_referral(node, clock, login)
+    # no printer configured: the page embeds the PDF for the browser's print dialog
+    r = counselor.post(f"/referrals/{ref_id}/print", {}, csrf_page=ref_url)
+    assert r.status_code == 303 and "printed=browser" in r.headers["Location"]
+    assert '<object class="slip"' in counselor.get(r.headers["Location"]).get_data(as_text=True)
+    # a stand-in `lp` on PATH records its arguments and the file it received
+    bindir, log = tmp_path / "bin", tmp_path / "lp.log"
+    bindir.mkdir()
+    (bindir / "lp").write_text(f'#!/bin/sh\necho "$@" > {log}\nfor a; do f="$a"; done\ncp "$f" {tmp_path}/got.pdf\n')
+    (bindir / "lp").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{__import__('os').environ['PATH']}")
+    coord = login("coordinator")
+    assert coord.post("/destinations/printing", {"slip_format": "a6", "printer_queue": "termica-80"},
+                      csrf_page="/destinations").status_code == 303
+    r = counselor.post(f"/referrals/{ref_id}/print", {}, csrf_page=ref_url)
+    assert r.status_code == 303 and "printed=printer" in r.headers["Location"]
+    args = log.read_text().split()
+    assert args[:2] == ["-d", "termica-80"]
+    assert (tmp_path / "got.pdf").read_bytes().startswith(b"%PDF")
+    # a bad queue name is refused and changes nothing
+    assert coord.post("/destinations/printing", {"slip_format": "a6", "printer_queue": "x; rm -rf /"},
+                      csrf_page="/destinations").status_code == 422
+
+
+def test_cli_list_and_reprint(node, clock, login, tmp_path):
+    _c, _u, _id, folio, _t, _d, _v = booth_with_referral(node, clock, login)
+    runner = node.app.test_cli_runner()
+    r = runner.invoke(args=["referrals", "list", "--json"])
+    import json
+    rows = json.loads(r.output)
+    assert rows[0]["folio"] == codes.display(folio) and rows[0]["status"] == "issued"
+    out = tmp_path / "slip.pdf"
+    r = runner.invoke(args=["referrals", "slip", codes.display(folio).lower(), "--out", str(out), "--format", "a6"])
+    assert r.exit_code == 0, r.output
+    assert out.read_bytes().startswith(b"%PDF")
+    r = runner.invoke(args=["referrals", "slip", "0000-0000-0", "--out", str(out)])
+    assert r.exit_code != 0
