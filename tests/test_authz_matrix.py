@@ -1,11 +1,15 @@
 """The authorization matrix: every endpoint of ``app.url_map`` × every actor → the expected status.
 
-The table below is the one place that says who may reach what. A route that is in ``url_map`` but not
-in the table fails ``test_every_route_has_an_entry`` (add it here, with its expected statuses); a
-route that is exempt from the staff login (public or device-only) says why.
+The table below (BOOTH and CENTRAL) is the one place that says who may reach what. A route that is in
+``url_map`` but not in the table fails ``test_every_*_route_has_an_entry_and_a_declaration`` (add it
+here, with its expected statuses); a route exempt from the staff login (static, public, device, display)
+says why, and the table must agree with the view's own declaration (``@public``, ``@role_required`` …).
 
-Each expected status is either an int or ``"302 /path"``: a redirect to that path (query ignored).
-POSTs carry a valid CSRF token for the actor and an otherwise empty body.
+Each expected status is an int or ``"30x /path"`` (a redirect to that path, query ignored); a path may
+hold an id placeholder such as ``<a visit id>``, replaced by the real id of the world the test builds.
+GETs carry nothing; POSTs carry the actor's valid CSRF token and an otherwise empty body.
+The booth world (a set-up node with a day of work and one browser per actor) is built once per run
+and copied for each case; the clock is moved, never slept on.
 """
 from __future__ import annotations
 
@@ -40,6 +44,9 @@ STAFF_ID, DEVICE_ID, LOT_ID = "<a staff id>", "<a device id>", "<a kit lot id>"
 VISIT_ID, CONSENT_ID, COUNSELING_ID = "<a visit id>", "<a consent id>", "<a counseling id>"
 RUNNING_ID, RESULT_ID = "<a running screening id>", "<a screening result id>"
 TO_VISIT = f"303 /visits/{VISIT_ID}"
+REFERRAL_ID, DESTINATION_ID, TOKEN = "<a referral id>", "<a destination id>", "<a slip token>"
+TO_REFERRAL = f"303 /referrals/{REFERRAL_ID}"
+CLINIC = ("clinic",)
 
 
 @dataclass(frozen=True)
@@ -93,16 +100,17 @@ BOOTH: dict[str, Route] = {
     "auth.ca_certificate": Route(
         "public", "the node's CA certificate, which a tablet installs before it can trust the node's HTTPS",
         get=every(200, B)),
+    # a display (tray screen) is read-only: nobody logs in on it
     "auth.login": Route(
         "device", "PIN login: an enrolled device, nobody logged in yet",
-        get=(TO_ENROLL,) + every(200, B - 1), post=(TO_ENROLL,) + every(422, B - 1)),
+        get=(TO_ENROLL, 200, 403) + every(200, B - 3), post=(TO_ENROLL, 422, 403) + every(422, B - 3)),
     "auth.unlock": Route(
         "device", "idle unlock asks only for the PIN of the locked session (no live session needed)",
-        get=(TO_ENROLL, TO_LOGIN, TO_LOGIN, 200) + every(TO_HOME, 5),
-        post=(TO_ENROLL, TO_LOGIN, TO_LOGIN, 422) + every(TO_HOME, 5)),
+        get=(TO_ENROLL, TO_LOGIN, 403, 200) + every(TO_HOME, 5),
+        post=(TO_ENROLL, TO_LOGIN, 403, 422) + every(TO_HOME, 5)),
     "auth.logout": Route(
         "device", "switch user: one tap ends whatever session this device holds, even a locked one",
-        post=(TO_ENROLL,) + every("303 /login", B - 1)),
+        post=(TO_ENROLL, "303 /login", 403) + every("303 /login", B - 3)),
     "auth.staff_index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     "auth.staff_add": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     "auth.staff_action": Route(
@@ -156,14 +164,13 @@ BOOTH: dict[str, Route] = {
     "settings.sign_off": Route("roles", roles=("coordinator",), post=staff(403, 403, 403, 403, 422)),
     "stock.index": Route("roles", roles=WORKFLOW, get=staff(200, 200, 200, 403, 200)),
     "stock.receive": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
-    "stock.adjust": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID}, post=staff(403, 403, 422, 403, 422)),
+    "stock.adjust": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
+                          post=staff(403, 403, 422, 403, 422)),
     "stock.quarantine": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
                               post=staff(403, 403, 422, 403, 422)),
     "stock.release": Route("roles", roles=("coordinator",), args={"lot_id": LOT_ID},
                            post=staff(403, 403, 422, 403, 422)),
-    # an empty QC form records a failed run (neither control line ticked as right)
-    "stock.qc": Route("roles", roles=TESTERS, args={"lot_id": LOT_ID},
-                      post=staff("303 /stock", 403, "303 /stock", 403, "303 /stock")),
+    "stock.qc": Route("roles", roles=TESTERS, args={"lot_id": LOT_ID}, post=staff(422, 403, 422, 403, 422)),
     "stock.receive_supply": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     "stock.adjust_supply": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     "stock.temperature": Route("roles", roles=WORKFLOW, post=staff(422, 422, 422, 403, 422)),
@@ -171,6 +178,40 @@ BOOTH: dict[str, Route] = {
     "stock.shift": Route("roles", roles=WORKFLOW, post=staff("303 /", "303 /", "303 /", 403, "303 /")),
     "day.close_form": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     "day.close": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    # ------------------------------------------------------------- referrals (counselors issue them)
+    "referrals.new": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID},
+                           get=staff(403, 200, 200, 403, 200)),
+    "referrals.issue": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID},
+                             post=staff(403, 422, 422, 403, 422)),
+    "referrals.show": Route("roles", roles=COUNSELORS, args={"referral_id": REFERRAL_ID},
+                            get=staff(403, 200, 200, 403, 200)),
+    "referrals.slip": Route("roles", roles=COUNSELORS, args={"referral_id": REFERRAL_ID},
+                            get=staff(403, 200, 200, 403, 200)),
+    # no printer configured: back to the page that embeds the PDF for the browser's print dialog
+    "referrals.print_slip": Route("roles", roles=COUNSELORS, args={"referral_id": REFERRAL_ID},
+                                  post=staff(403, TO_REFERRAL, TO_REFERRAL, 403, TO_REFERRAL)),
+    "referrals.cancel": Route("roles", roles=COUNSELORS, args={"referral_id": REFERRAL_ID},
+                              post=staff(403, TO_REFERRAL, TO_REFERRAL, 403, TO_REFERRAL)),
+    "referrals.destinations_index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "referrals.destinations_save": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "referrals.destinations_rule": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "referrals.destinations_link_staff": Route("roles", roles=("coordinator",),
+                                               args={"destination_id": DESTINATION_ID},
+                                               post=staff(403, 403, 422, 403, 422)),
+    "referrals.printing": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    # ------------------------------------------------------------- the clinic side (also on a booth, to try it out)
+    "clinic.neutral": Route(
+        "public", "the neutral page a scanned QR opens for the person holding the slip: destination only",
+        get=every(200, B), args={"token": TOKEN}),
+    "clinic.index": Route("roles", roles=CLINIC, get=staff(403, 403, 403, 200, 403)),
+    # an empty folio: the generic "not found" answer
+    "clinic.lookup": Route("roles", roles=CLINIC, post=staff(403, 403, 403, 404, 403)),
+    "clinic.by_token": Route("roles", roles=CLINIC, args={"token": TOKEN},
+                             get=staff(403, 403, 403, f"303 /clinic/referrals/{REFERRAL_ID}", 403)),
+    "clinic.show": Route("roles", roles=CLINIC, args={"referral_id": REFERRAL_ID}, get=staff(403, 403, 403, 200, 403)),
+    "clinic.act": Route("roles", roles=CLINIC, args={"referral_id": REFERRAL_ID, "action": "arrival"},
+                        post=staff(403, 403, 403, 422, 403)),
+    "clinic.provisional": Route("roles", roles=CLINIC, post=staff(403, 403, 403, 422, 403)),
 }
 
 # ================================================================= THE TABLE: central server
@@ -198,6 +239,18 @@ CENTRAL: dict[str, Route] = {
         get=every(TO_SIGNIN, C), post=every(TO_SIGNIN, C)),
     "central.signout": Route(
         "roles", roles=ALL_ROLES, post=(TO_SIGNIN,) + every("303 /signin", C - 1)),
+    # the clinic side; central holds no referral yet in this world (they arrive with sync)
+    "clinic.neutral": Route(
+        "public", "the neutral page a scanned QR opens for the person holding the slip: destination only",
+        get=every(404, C), args={"token": TOKEN}),
+    "clinic.index": Route("roles", roles=CLINIC, get=(TO_SIGNIN, 403, 403, 403, 200)),
+    "clinic.lookup": Route("roles", roles=CLINIC, post=(TO_SIGNIN, 403, 403, 403, 404)),
+    "clinic.by_token": Route("roles", roles=CLINIC, args={"token": TOKEN}, get=(TO_SIGNIN, 403, 403, 403, 404)),
+    "clinic.show": Route("roles", roles=CLINIC, args={"referral_id": REFERRAL_ID},
+                         get=(TO_SIGNIN, 403, 403, 403, 404)),
+    "clinic.act": Route("roles", roles=CLINIC, args={"referral_id": REFERRAL_ID, "action": "arrival"},
+                        post=(TO_SIGNIN, 403, 403, 403, 404)),
+    "clinic.provisional": Route("roles", roles=CLINIC, post=(TO_SIGNIN, 403, 403, 403, 422)),
 }
 # ================================================================= end of the table
 
@@ -269,7 +322,8 @@ def assert_declarations_match(app, table: dict, where: str) -> None:
         access = getattr(view, "_access", None)
         assert access is not None, (f"{endpoint} declares no access: decorate it with @public(\"why\"), "
                                     "@device_required or @role_required(...)")
-        assert access[0] == route.access, f"{where}[{endpoint!r}]: the view declares {access[0]}, matrix says {route.access}"
+        assert access[0] == route.access, (f"{where}[{endpoint!r}]: the view declares {access[0]}, "
+                                           f"the matrix says {route.access}")
         if access[0] != "roles":
             assert route.why, f"{where}[{endpoint!r}] is exempt from the staff login: say why in the matrix"
         if access[0] == "public":
@@ -355,8 +409,16 @@ def workflow_ids(app, node, clock) -> dict:
         screening.record_result(db.session, read, {"hiv": ("non_reactive", None)}, now=clock.now(), actor=ctx.tester)
         c = counseling.finish(db.session, visit, kind="pre", now=clock.now(), actor=ctx.counselor,
                               preset_minutes=counseling.PRESET_MINUTES[0])
+        from booth.referrals import codes as referral_codes
+        from booth.referrals import services as referrals
+        _family, special, _hep, _pep = referrals.add_examples(db.session, now=clock.now())
+        key = referrals.referral_key(app.instance_path)
+        ref, token = referrals.issue(db.session, visit=visit, reason="hiv_confirmation", destination=special,
+                                     valid_until=ctx.today + timedelta(days=30), key=key, today=ctx.today,
+                                     now=clock.now(), actor=ctx.counselor)
         db.session.commit()
-        return {VISIT_ID: str(visit.id), LOT_ID: str(ctx.lots["determine-hiv"].id), RUNNING_ID: str(running.id),
+        assert referral_codes.token_verifies(token, key)
+        return {VISIT_ID: str(visit.id), REFERRAL_ID: str(ref.id), DESTINATION_ID: str(special.id), TOKEN: token, LOT_ID: str(ctx.lots["determine-hiv"].id), RUNNING_ID: str(running.id),
                 RESULT_ID: str(read.results[0].id), COUNSELING_ID: str(c.id),
                 CONSENT_ID: str(db.session.scalar(select(Consent.id).where(Consent.visit_id == visit.id).limit(1)))}
 
@@ -397,12 +459,20 @@ def booth_world_file(template_db, tmp_path_factory) -> WorldFile:
         t = Tablet(app, new_device(app, clock))
         t.login(code, "731945")  # through /login, as a person would
         cookies[actor] = {name: t.client.get_cookie(name).value for name in ("vinculo_device", "vinculo_session")}
+        if actor == "clinic":  # clinic staff work for the destination the world's referral is addressed to
+            from booth.referrals import services as referrals
+            from booth.referrals.models import Destination
+            with app.app_context():
+                referrals.link_staff(db.session, staff=services.staff_by_code(db.session, code),
+                                     destination=db.session.get(Destination, uuid.UUID(ids[DESTINATION_ID])),
+                                     now=clock.now(), actor=None)
+                db.session.commit()
     with app.app_context():
         db.engine.dispose()
     return WorldFile(folder / "node.sqlite3", clock.now(), ids, cookies)
 
 
-CSRF_PAGES = {"not_enrolled": "/enroll", "enrolled": "/login", "display": "/login", "idle_locked": "/unlock"}
+CSRF_PAGES = {"not_enrolled": "/enroll", "enrolled": "/login", "display": "/display/board", "idle_locked": "/unlock"}
 
 
 @dataclass
@@ -429,6 +499,9 @@ def booth_world(booth_world_file, tmp_path, clock):
 
     (tmp_path / "instance").mkdir(exist_ok=True)
     shutil.copy(booth_world_file.db_path, tmp_path / "node.sqlite3")
+    key = booth_world_file.db_path.parent / "instance" / "referral_key"
+    if key.exists():  # the node's referral key: the world's QR tokens verify on the copy too
+        shutil.copy(key, tmp_path / "instance" / "referral_key")
     clock.set(booth_world_file.now)
     app = create_app(base_config(tmp_path, CLOCK=clock))
     from booth import tls

@@ -20,8 +20,9 @@ from booth.auth.models import Staff
 from booth.extensions import db
 from tests.conftest import CSRF_RE
 from tests.test_authz_matrix import (BOOTH, BOOTH_ACTORS, CENTRAL, CENTRAL_ACTORS, CENTRAL_PASSWORD, DEVICE_ID,
-                                     STAFF_ID, VISIT_ID, Route, actor_client, booth_world, booth_world_file,  # noqa: F401
-                                     build_url, central_signin, central_staff, central_world, check)
+                                     STAFF_ID, VISIT_ID, Route, actor_client, build_url, central_signin,
+                                     central_staff, central_world, check)
+from tests.test_authz_matrix import booth_world, booth_world_file  # noqa: F401 (fixtures)
 
 ENROLLMENT_CODE = "<a fresh enrollment code>"
 
@@ -67,13 +68,15 @@ BOOTH_VALID = {
     "auth.login": ("enrolled", {}, {"code": "A02", "pin": "731945"}),
     "auth.unlock": ("idle_locked", {}, {"pin": "731945"}),
     "auth.logout": ("coordinator", {}, {}),
-    "auth.staff_add": ("coordinator", {}, {"code": "T55", "roles": "tester", "pin": "582931", "pin_confirm": "582931"}),
+    "auth.staff_add": ("coordinator", {},
+                       {"code": "T55", "roles": "tester", "pin": "582931", "pin_confirm": "582931"}),
     "auth.staff_action": ("coordinator", {"staff_id": STAFF_ID, "action": "disable"}, {}),
     "auth.staff_pin": ("coordinator", {"staff_id": STAFF_ID}, {"pin": "692581", "pin_confirm": "692581"}),
     "auth.devices_new_code": ("coordinator", {}, {"kind": "tablet"}),
     "auth.devices_revoke": ("coordinator", {"device_id": DEVICE_ID}, {}),
     "visits.create": ("tester", {}, {"age_band": "25-29", "nonce": "double-tap-guard-1"}),
-    "counseling.finish": ("counselor", {"visit_id": VISIT_ID, "kind": "post"}, {"result_given": "yes", "minutes": "10"}),
+    "counseling.finish": ("counselor", {"visit_id": VISIT_ID, "kind": "post"},
+                          {"result_given": "yes", "minutes": "10"}),
     "stock.temperature": ("tester", {}, {"celsius": "22.5"}),
     "stock.receive_supply": ("coordinator", {}, {"item": "condom", "quantity": "50"}),
     "stock.shift": ("counselor", {}, {}),

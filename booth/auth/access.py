@@ -156,6 +156,8 @@ def guard():
     if kind == "device":
         if not is_booth():
             abort(404)
+        if g.device.kind == "display":  # a tray screen is read-only: no staff logs in on it
+            abort(403)
         return None
     if kind == "display":
         if not is_booth():

@@ -8,17 +8,18 @@ A slip is printed on thermal paper, folded into a wallet or pocket and scanned d
 by a clinic's phone or webcam: thermal print fades, creases and rubs off in patches, and a thumb
 often covers part of it. For the typical URL (``https://central.example.org/r/`` + a 32-character
 token = 62 bytes) the levels give: L and M version 4 (33×33 modules), Q version 6 (41×41),
-H version 7 (45×45). In the ~43 mm the 80 mm slip gives the QR (quiet zone included), measured with
-``zbarimg`` on renders at 203 dpi downscaled by half (``bench/slip.py`` repeats this):
+H version 7 (45×45). In the ~43 mm the 80 mm slip gives the QR (quiet zone included), with whole
+printer dots per module (M 8, Q 7, H 6), over 60 slip URLs, ``zbarimg`` decodes (``bench/slip.py``
+repeats this):
 
-- a white scuff over 12 % of the symbol: M decodes 2–18 % of the time, Q and H ≈ 100 %;
-  over 15 %: M 0 %, Q 100 %, H 93 %; over 20 %: Q 30 %, H 93 %;
-- blurred and read at a quarter of 203 dpi (1.75 px per module): M and Q decode, H does not
-  (its modules are smaller: 6 printer dots instead of 7).
+- with a white scuff over 12 % of the symbol, read at 203 dpi downscaled by half: M 15 %, Q and H 100 %;
+  over 15 %: M 0 %, Q and H 100 %; over 20 %: M 0 %, Q 17 %, H 83 %;
+- blurred and read at a third of 203 dpi: all 100 %; at a quarter (1.75 px per module for Q):
+  M 100 %, Q 72 %, H 0 %.
 
-Q keeps the large modules that a poor camera needs and survives the scuffs a carried slip gets; M
-(15 %) leaves too little margin for damage, and H gives up resolution for a margin that the large
-modules make less necessary. Longer base URLs simply get a larger version. On the slip each module
+Q survives the scuffs a carried slip gets and keeps modules large enough for a poor camera; M
+(15 %) fails as soon as a small patch is rubbed off, and H's smaller modules fail first when the
+camera is far or out of focus. Longer base URLs simply get a larger version. On the slip each module
 is a whole number of dots of a 203 dpi thermal printer (7 dots = 0.88 mm for version 6), so it
 prints crisp; at half that resolution a module is still 3.5 pixels.
 

@@ -203,7 +203,7 @@ def _layout_a6(slip: SlipData, t: dict, matrix, scale: float = 1.0):
     # the QR on the left (its blank quiet zone reaching into the margin), where to go on the right
     module = _module(matrix, 44 * mm * scale)
     quiet = 4 * module
-    col.gap(3 - quiet / scale)
+    col.gap(5 - quiet / scale)
     qr_top = col.y
     col.x -= quiet
     qr_side = col.qr(matrix, module, align="left")

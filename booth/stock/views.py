@@ -123,6 +123,8 @@ def release(lot_id):
 def qc(lot_id):
     lot = get_lot(lot_id)
     bd = booth_day()
+    if request.form.get("positive") not in ("ok", "fail") or request.form.get("negative") not in ("ok", "fail"):
+        return render(422, _("Say how each control line came out (as expected or failed)."))
     return attempt(lambda: services.record_qc(db.session, lot=lot, day=bd.today,
                                               positive_ok=request.form.get("positive") == "ok",
                                               negative_ok=request.form.get("negative") == "ok", now=bd.now,
