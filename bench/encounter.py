@@ -1,29 +1,30 @@
 """One complete booth encounter, as a volunteer taps it: taps, typed fields, server time, bytes.
 
-Run from the repository root with the project's virtualenv (needs Debian's chromium, never
-``playwright install``)::
+Run from the repository root with the project's virtualenv and the test requirements (it reuses the test
+fixtures' booth builders; Debian's chromium, never ``playwright install``)::
 
-    .venv/bin/python bench/encounter.py [--shots DIR]
+    .venv/bin/python bench/encounter.py [--runs 3] [--warmup 1] [--shots DIR]
 
 What it does, on a temporary instance folder and SQLite file (nothing in ``instance/`` is touched):
 
-1. builds a booth node with a ``FrozenClock`` (as the test fixtures do): migrated SQLite, first-run
-   setup, signed-off clinical settings (HIV two-test algorithm, HCV one test), lots and supplies
-   received (``tests/workflow/conftest.py``'s ``build_ctx``), and one volunteer ``B01`` who is both
-   tester and counselor; production argon2 cost; serves it on a free loopback port (werkzeug, threaded);
-2. in Debian's Chromium on a tablet (800×1280), logs in with the PIN (not measured) and opens the
-   queue: that **first page load** is where measuring starts;
-3. plays one non-reactive HIV + HCV encounter from the queue: New visit → age band → consent to every
-   test → start the HIV test → start the HCV test → (the node's clock moves past the read windows)
-   → read HIV non-reactive → read HCV non-reactive → start post-test counseling → (4 minutes) → result
-   given → condoms → lubricant → finish counseling → Done. Every tap and every typed field goes
-   through one helper that counts it;
-4. for every request after the first page load: the node's time from its ``Server-Timing: app;dur=…``
-   header (p95) and the bytes on the wire in both directions (``request.sizes()``: request headers and
-   body, response headers and body; cached static files answer ``304`` with headers only).
+1. builds a booth node with a ``FrozenClock`` as the test fixtures do: migrated SQLite, first-run setup,
+   signed-off clinical settings (HIV two-test algorithm, HCV one test), lots and supplies received
+   (``build_ctx`` of ``tests/workflow/conftest.py``) and one volunteer ``B01`` who both tests and
+   counsels; production argon2 cost; serves it on a free loopback port (werkzeug, threaded);
+2. in Debian's Chromium on a tablet (800×1280, Spanish as on the day) logs in with the PIN (not
+   measured), then plays ``--warmup`` encounters (not measured: the node compiles its templates) and
+   ``--runs`` measured ones. Each starts with the queue, its **first page load**; bytes count after it;
+3. an encounter: New visit → age band → consent to every test → start the HIV test → start the HCV
+   test → (21 minutes: the read windows open) → HIV non-reactive → HCV non-reactive → start post-test
+   counseling → (4 minutes) → result given → condoms → lubricant → finish counseling → Done. Every tap
+   and every typed field goes through one helper (``Volunteer``) that counts it;
+4. for every request: the node's time from its ``Server-Timing: app;dur=…`` header (p95 over every
+   request of the measured runs) and, with ``request.sizes()``, the bytes on the wire: ``bytes`` is what
+   the node sends after the first page load (response headers + bodies; a cached static file costs a
+   ``304`` with headers only), worst run; ``details`` adds what the tablet sends.
 
-While the node's clock moves 21 minutes, the tablet keeps its session alive (the idle lock is 5 minutes)
-with requests of its own that are not counted: on a real day the tablet is busy with other visits then.
+While the clocks move, the tablet keeps its session alive (the idle lock is 5 minutes) with a request
+and a touch every 4 minutes, not counted: on a real day the tablet serves other visits meanwhile.
 Goals (issue 5): ≤ 14 taps, 0 typed fields, p95 < 50 ms, < 150 KB. Ends with one JSON line.
 """
 from __future__ import annotations
@@ -114,6 +115,11 @@ class Volunteer:
         from playwright.sync_api import expect
         expect(self.page.locator(selector).first).to_be_visible()
 
+    def gone(self, selector: str):
+        """Wait until ``selector`` has left the screen (the card was swapped after the last tap)."""
+        from playwright.sync_api import expect
+        expect(self.page.locator(selector)).to_have_count(0)
+
     def shot(self, name: str):
         if self.shots:
             self.shots.mkdir(parents=True, exist_ok=True)
@@ -157,7 +163,7 @@ def encounter(page, base: str, clock: FrozenClock, shots: Path | None) -> Volunt
     v.see('form[action$="/counseling/post/start"] button')
     v.shot("card-read")
     v.tap('form[action$="/counseling/post/start"] button', "start post-test counseling")
-    v.see('input[name="result_given"]')
+    v.gone('form[action$="/counseling/post/start"]')
     keep_alive(page, base, clock, 4)
     v.tap('label:has(input[name="result_given"][value="yes"])', "result given: yes")
     v.tap('label:has(input[name="supply_condom"][value="4"])', "condoms: 4")

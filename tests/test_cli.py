@@ -245,7 +245,7 @@ def test_device_list_and_revoke(app, runner, node, clock):
 def test_demo_fills_an_empty_node_and_prints_one_json_line(app, runner, clock):
     # 21:00 on Saturday in Mexico City is already Sunday in UTC: the demo's day is the event's
     clock.set(datetime(2026, 6, 28, 3, 0, tzinfo=timezone.utc))
-    result = runner.invoke(args=["demo"])
+    result = runner.invoke(args=["demo", "--visits", "30"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1
@@ -270,7 +270,7 @@ def test_demo_fills_an_empty_node_and_prints_one_json_line(app, runner, clock):
 
 def test_demo_date_is_today_in_the_event_time_zone(runner, clock):
     clock.set(datetime(2026, 6, 27, 14, 0, tzinfo=timezone.utc))  # 08:00 in Mexico City
-    out = json.loads(runner.invoke(args=["demo"]).stdout)
+    out = json.loads(runner.invoke(args=["demo", "--visits", "0"]).stdout)
     assert out["date"] == "2026-06-27"
 
 
@@ -282,3 +282,42 @@ def test_demo_on_a_set_up_node_fails_clearly(app, runner, node):
     assert staff_list(runner) == before
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Event)) == 1
+
+
+def test_demo_day_has_realistic_visits_and_same_seed_gives_same_data(make_app, clock):
+    from booth.cli import demo
+    from booth.screening.models import ScreeningResult
+    from booth.visits.models import Consent, DayClosure, Visit
+
+    assert next(p for p in demo.params if p.name == "visits_n").default == 800
+
+    def run(seed, *extra):
+        app = make_app()
+        r = app.test_cli_runner().invoke(args=["demo", "--visits", "120", "--seed", str(seed), *extra])
+        assert r.exit_code == 0, r.output
+        with app.app_context():
+            visits = db.session.scalars(select(Visit).order_by(Visit.seq)).all()
+            shape = [(v.age_band, v.gender_identity, v.first_time, v.final_state) for v in visits]
+            outcomes = sorted(db.session.scalars(select(ScreeningResult.outcome)))
+            refused = db.session.scalar(select(func.count()).select_from(Consent).where(Consent.given.is_(False)))
+            closed = db.session.scalar(select(func.count()).select_from(DayClosure))
+            hours = {v.arrived_at.astimezone(__import__("zoneinfo").ZoneInfo("America/Mexico_City")).hour
+                     for v in visits}
+        db_engine_dispose(app)
+        return shape, outcomes, refused, closed, hours
+
+    a, b = run(7), run(7)
+    assert a[:3] == b[:3]                      # same seed → same data
+    shape, outcomes, _refused, closed, hours = a
+    assert len(shape) == 120 and closed == 1   # a closed day
+    assert min(hours) >= 10 and max(hours) < 16
+    assert "non_reactive" in outcomes and any(s[3] == "done" for s in shape)
+    assert sum(1 for s in shape if s[2]) > 10  # first-time testers
+    c = run(8, "--open")
+    assert c[3] == 0 and any(s[3] is None for s in c[0])   # --open leaves the day (and some visits) open
+    assert c[0] != shape
+
+
+def db_engine_dispose(app):
+    with app.app_context():
+        db.engine.dispose()

@@ -18,7 +18,7 @@ from booth.errors import DomainError
 from booth.events.models import Booth
 from booth.extensions import db, limiter
 from booth.referrals import codes, services
-from booth.referrals.models import CLOSE_REASONS, CONFIRM_RESULTS, Referral
+from booth.referrals.models import CLOSE_REASONS, Referral
 from booth.screening.models import Screening
 from booth.visits.models import Visit
 
@@ -148,7 +148,7 @@ def render_show(ref, status=200, error=None):
     booth = db.session.get(Booth, visit.booth_id)
     return render_template("clinic/show.html", ref=ref, booth=booth, summary=results_summary(ref),
                            status=services.status(ref, today()), today=today(), error=error,
-                           confirm_results=CONFIRM_RESULTS, close_reasons=CLOSE_REASONS), status
+                           confirm_results=services.results_for(ref.reason), close_reasons=CLOSE_REASONS), status
 
 
 @bp.get("/clinic/referrals/<referral_id>")

@@ -304,6 +304,16 @@ def status(ref: Referral, today: date) -> str:
     return "issued"
 
 
+RESULT_PREFIX = {"hiv_confirmation": "hiv_", "discordant_lab": "hiv_", "hcv_viral_load": "hcv_",
+                 "syphilis_confirmation": "syphilis_"}
+
+
+def results_for(reason: str) -> tuple[str, ...]:
+    """The confirmatory results that fit a referral's reason (all of them for PrEP, PEP and other care)."""
+    prefix = RESULT_PREFIX.get(reason)
+    return tuple(r for r in CONFIRM_RESULTS if prefix is None or r.startswith(prefix))
+
+
 def _linkage(session, ref: Referral, now: datetime) -> Linkage:
     if ref.linkage is None:
         ref.linkage = Linkage(referral_id=ref.id, status="issued", created_at=now, updated_at=now)
@@ -339,7 +349,7 @@ def record(session, ref: Referral, *, action: str, today: date, now: datetime, a
     elif action == "confirmation":
         if current not in ("arrived",):
             raise DomainError(_l("Record the arrival first."))
-        if result not in CONFIRM_RESULTS:
+        if result not in results_for(ref.reason):
             raise DomainError(_l("Choose the confirmatory result."), "result")
         link.confirm_result = result
         link.status = "confirmed" if result in ("hiv_confirmed", "hcv_rna_detected", "syphilis_active") \

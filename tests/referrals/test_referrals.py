@@ -175,27 +175,42 @@ def test_clinic_sees_only_its_own_referrals_and_closes_the_loop(node, clock, log
 
 
 def test_unknown_folios_and_tokens_get_one_generic_answer_and_are_rate_limited(make_app, clock):
+    """1,000 random folios and 1,000 random tokens: nothing matches, every answer is the same generic one
+    (a well-formed folio → the same provisional-arrival offer, a typo or a forged token → not found)."""
     from tests.conftest import add_staff, setup_node
-    app = make_app(LOOKUP_RATE_LIMIT="1000 per minute")
+    app = make_app(LOOKUP_RATE_LIMIT="100000 per minute")
     node = setup_node(app, clock)
+    with app.app_context():
+        ctx_booth = None  # one real referral exists, so "nothing matches" is meaningful
+        from tests.workflow.conftest import build_ctx
+        ctx_booth = build_ctx(app, node, clock)
+        _f, special, _h, _p = services.add_examples(db.session, now=clock.now())
+        real, _t = services.issue(db.session, visit=reactive_visit(ctx_booth), reason="hiv_confirmation",
+                                  destination=special, valid_until=ctx_booth.today + timedelta(days=30),
+                                  key=services.referral_key(app.instance_path), today=ctx_booth.today,
+                                  now=clock.now(), actor=ctx_booth.counselor)
+        db.session.commit()
+        real_folio = real.folio
     add_staff(app, clock, "L05", ["clinic"])
     t = Tablet(app, new_device(app, clock))
     t.login("L05", "731945")
-    bodies = set()
-    for _ in range(40):
+    token = t.csrf("/clinic")
+    bodies, found = set(), 0
+    for _ in range(1000):
         folio = codes.new_folio()
-        r = t.post("/clinic/lookup", {"folio": folio}, csrf_page="/clinic")
+        if folio == real_folio:
+            continue
+        r = t.client.post("/clinic/lookup", data={"folio": folio, "csrf_token": token})
         assert r.status_code == 404
         bodies.add(re.sub(r'value="[^"]+"|"X-CSRFToken": "[^"]+"', "", r.get_data(as_text=True))
                    .replace(codes.display(folio), "FOLIO"))
-        typo = folio[:-1] + ("0" if folio[-1] != "0" else "1")  # wrong check symbol: a typo, never a match
-        assert t.post("/clinic/lookup", {"folio": typo}, csrf_page="/clinic").status_code == 404
-        r2 = t.get("/clinic/r/" + codes.new_token(secrets.token_bytes(32)))
+        r2 = t.client.get("/clinic/r/" + codes.new_token(secrets.token_bytes(32)))
         assert r2.status_code == 404
-    assert len(bodies) == 1
+        found += r2.status_code != 404
+    assert len(bodies) == 1 and found == 0
+    typo = real_folio[:-1] + ("0" if real_folio[-1] != "0" else "1")  # a typo of a real folio never matches
+    assert t.client.post("/clinic/lookup", data={"folio": typo, "csrf_token": token}).status_code == 404
     limited = make_app(LOOKUP_RATE_LIMIT="5 per minute")
-    with limited.app_context():
-        pass
     node_b = Tablet(limited, node.device_token)
     node_b.login("L05", "731945")
     codes_seen = [node_b.post("/clinic/lookup", {"folio": codes.new_folio()}, csrf_page="/clinic").status_code
