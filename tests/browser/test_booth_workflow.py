@@ -253,11 +253,18 @@ def test_device_read_too_late_is_invalid_and_asks_for_a_new_device(booth, tablet
 
 
 @SIZES
-def test_two_tablets_see_the_same_timer_board(booth, tablets, clock, viewport):
+def test_two_tablets_see_the_same_visit_and_timer_board(booth, tablets, clock, viewport):
     a = tablets(TESTER, viewport)
     b = tablets(COUNSELOR, viewport)
     new_visit(a)
+    b.get_by_role("link", name=re.compile(r"^Visits")).click()
+    b.get_by_role("link", name=re.compile(r"A-001")).click()
     a.get_by_role("button", name=re.compile(r"^Agrees to every test offered")).click()
+    expect(a.locator("#consent-h ~ ul > li")).to_have_count(2)
+    # tablet B still shows the visit as it was: its write is refused, and it gets the current state
+    b.get_by_role("button", name="Left before testing").click()
+    expect(b.locator("#visit-card [role=alert]")).to_contain_text("Someone else changed this visit a moment ago")
+    expect(b.locator("#consent-h ~ ul > li")).to_have_count(2)
     a.get_by_role("button", name=re.compile(r"^Start HIV test")).click()
     expect(timers(a)).to_have_count(1)
     a.get_by_role("link", name=re.compile("Queue")).click()
