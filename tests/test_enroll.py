@@ -59,3 +59,13 @@ def test_expired_code_refused(node, login, clock):
 def test_unknown_code_refused(node):
     r = Tablet(node.app).post("/enroll", {"code": "ZZZZ-ZZZZ"}, csrf_page="/enroll")
     assert r.status_code == 422 and "no es válido" in r.get_data(as_text=True)
+
+
+def test_after_enrolling_the_tablet_returns_to_where_it_was_going(node, login):
+    coord = login("coordinator")
+    code = new_code(coord)
+    t = Tablet(node.app)
+    assert t.get("/staff").headers["Location"].endswith("/enroll")
+    r = t.post("/enroll", {"code": code}, csrf_page="/enroll")
+    from urllib.parse import unquote
+    assert r.status_code == 303 and unquote(r.headers["Location"]) == "/login?next=/staff"

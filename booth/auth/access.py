@@ -152,6 +152,10 @@ def guard():
     if is_booth() and g.device is None:
         if _wants_json():
             return jsonify(error=_("This device is not enrolled.")), 401
+        if request.method == "GET" and not request.headers.get("HX-Request"):
+            # Come back here after enrolling (kept in the signed session cookie, not in the URL).
+            from flask import session
+            session["after_enroll"] = request.full_path.rstrip("?")
         return _go("auth.enroll")
     if kind == "device":
         if not is_booth():

@@ -66,7 +66,8 @@ def enroll():
         show_domain_error(form, e)
         return render_template("auth/enroll.html", form=form, ca=ca_info()), 422
     db.session.commit()
-    resp = redirect(url_for("auth.login"), code=303)
+    back = safe_next(session.pop("after_enroll", None))
+    resp = redirect(url_for("auth.login", next=back) if back and back != "/" else url_for("auth.login"), code=303)
     return set_device_cookie(resp, token)
 
 

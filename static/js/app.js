@@ -68,7 +68,7 @@
     too_late: body.getAttribute("data-t-too-late") || "Too late",
     left: body.getAttribute("data-t-left") || "left"
   };
-  var ICONS = { developing: "⏳", ready: "✅", too_late: "⛔" };
+  var ICONS = { developing: "◔", ready: "✔", too_late: "✖" };  // in every common font
 
   function announce(text) {
     var live = document.querySelector("[data-announcer]");

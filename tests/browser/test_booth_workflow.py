@@ -26,6 +26,8 @@ from playwright.sync_api import Page, expect  # noqa: E402
 TESTER, COUNSELOR, COORDINATOR = ("T01", "582931"), ("K01", "582931"), ("C01", "482913")
 SIZES = pytest.mark.parametrize("viewport", [TABLET, PHONE], ids=["tablet", "phone"])
 STEP_MINUTES = 4  # < the idle lock
+# Chromium logs every 4xx answer; a stale write (409) is one the card shows on purpose
+EXPECTED_REFUSAL = re.compile(r"Failed to load resource: the server responded with a status of 409\b")
 
 _axe = None
 
@@ -56,7 +58,7 @@ def tablets(booth, new_context, clock):
         context.clock.install(time=clock.now())
         page = context.new_page()
         page.on("console", lambda m: errors.append(f"{m.text} at {m.location.get('url')}")
-                if m.type == "error" else None)
+                if m.type == "error" and not EXPECTED_REFUSAL.match(m.text) else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(booth.url + "/login")
         english = page.get_by_role("button", name="English", exact=True)
@@ -125,6 +127,10 @@ def timers(page: Page):
     return page.locator("#visit-card .device .timer__label")
 
 
+def icons(page: Page):
+    return page.locator("#visit-card .device .timer__icon")
+
+
 def read(page: Page, outcome: str) -> None:
     """Tap a result on the first running device of the card; the card comes back without it."""
     devices = page.locator("#visit-card .device")
@@ -149,6 +155,7 @@ def test_non_reactive_hiv_and_hcv_visit(booth, tablets, clock, viewport):
     expect(timers(page)).to_have_count(1)
     page.get_by_role("button", name=re.compile(r"^Start Hepatitis C test")).click()
     expect(timers(page)).to_have_text(["Developing", "Developing"])
+    developing = icons(page).first.inner_text()
     expect(badge(page)).to_have_text("Testing")
     check(page, "card: two devices developing")
 
@@ -156,7 +163,8 @@ def test_non_reactive_hiv_and_hcv_visit(booth, tablets, clock, viewport):
     # in the browser turn to "ready", with no reload
     let_time_pass(booth.url, clock, [page], 21)
     expect(timers(page)).to_have_text(["Ready to read", "Ready to read"])
-    expect(page.locator("#visit-card .device .timer__icon")).to_have_text(["✅", "✅"])
+    for icon in icons(page).all():  # announced by more than colour: text and icon
+        expect(icon).not_to_have_text(developing)
     check(page, "card: ready to read")
     read(page, "Non-reactive")
     read(page, "Non-reactive")
@@ -238,9 +246,10 @@ def test_device_read_too_late_is_invalid_and_asks_for_a_new_device(booth, tablet
     page.get_by_role("button", name=re.compile(r"^Agrees to every test offered")).click()
     page.get_by_role("button", name=re.compile(r"^Start Hepatitis C test")).click()
     expect(timers(page)).to_have_text(["Developing"])
+    developing = icons(page).first.inner_text()
     let_time_pass(booth.url, clock, [page], 41)  # OraQuick HCV: not after 40 minutes
     expect(timers(page)).to_have_text(["Too late"])
-    expect(page.locator("#visit-card .device .timer__icon")).to_have_text(["⛔"])
+    expect(icons(page).first).not_to_have_text(developing)
     check(page, "card: too late")
     read(page, "Non-reactive")  # what the tester saw, but the window had closed
     expect(page.locator("#visit-card .results tbody tr")).to_have_text(
@@ -267,9 +276,9 @@ def test_two_tablets_see_the_same_visit_and_timer_board(booth, tablets, clock, v
     expect(b.locator("#consent-h ~ ul > li")).to_have_count(2)
     a.get_by_role("button", name=re.compile(r"^Start HIV test")).click()
     expect(timers(a)).to_have_count(1)
-    a.get_by_role("link", name=re.compile("Queue")).click()
-    a.get_by_role("link", name="Timer board").click()
-    b.get_by_role("link", name=re.compile(r"^Timer board")).click()
+    for page in (a, b):
+        page.get_by_role("link", name=re.compile("Queue")).click()
+        page.get_by_role("link", name="Timer board").click()
     rows = []
     for page in (a, b):
         row = page.locator("#board tbody tr")
@@ -277,7 +286,7 @@ def test_two_tablets_see_the_same_visit_and_timer_board(booth, tablets, clock, v
         expect(row.locator("td")).to_have_text([re.compile(r"^1$"), "A-001", "Determine HIV-1/2",
                                                 re.compile(r"Developing"), re.compile("Read")])
         expect(row).to_have_class(re.compile(r"board__row--developing"))
-        rows.append(row)
+        rows.append((row, row.locator(".timer__icon").inner_text()))
     check(a, "board")
 
     # the node's clock passes the window's start (15 min; the tablets' clocks stay): each board shows
@@ -285,10 +294,10 @@ def test_two_tablets_see_the_same_visit_and_timer_board(booth, tablets, clock, v
     let_time_pass(booth.url, clock, [a, b], 16, tablet_clocks=False)
     for page in (a, b):
         page.clock.run_for(5_000)
-    for row in rows:
+    for row, developing in rows:
         expect(row).to_have_class(re.compile(r"board__row--ready"))  # drawn by the node: the poll came back
         expect(row.locator(".timer__label")).to_have_text("Ready to read")
-        expect(row.locator(".timer__icon")).to_have_text("✅")
+        expect(row.locator(".timer__icon")).not_to_have_text(developing)
     check(b, "board: ready")
 
 
