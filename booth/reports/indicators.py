@@ -48,7 +48,6 @@ from booth.visits.models import Consent, Visit
 
 DISEASES = ("hiv", "hcv", "syphilis")
 TIMING = ("read_too_early", "read_too_late")
-IN_PROGRESS = "in_progress"
 WITH_RESULT = (Conclusion.NON_REACTIVE, Conclusion.REACTIVE_NEEDS_CONFIRMATION, Conclusion.DISCORDANT_NEEDS_LAB)
 DIMENSIONS = ("age_band", "gender_identity", "key_population", "beneficiary")
 UNKNOWN = "unknown"
@@ -276,8 +275,7 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
                                          ScreeningResult.voided_at.is_(None)))
         .where(of_day).order_by(Screening.started_at, Screening.id)).all()
     devices: dict = {}                                   # screening id → facts about the device
-    readings: dict[tuple, list] = defaultdict(list)      # (visit, disease) → [(device id, product, outcome)]
-    running_for: set[tuple] = set()                      # (visit, disease) with a device running
+    entries: dict[tuple, list] = defaultdict(list)       # (visit, disease) → [(device id, product, outcome, reason)]
     for r in rows:
         dev = devices.get(r.id)
         if dev is None:
@@ -291,8 +289,8 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
                 if now > r.started_at + timedelta(seconds=r.read_until_s):
                     t.quality.running_past_window += 1
                 for d in r.targets_csv.split(","):
-                    if d and (d in offered or not offered):
-                        running_for.add((r.visit_id, d))
+                    if d in DISEASES and (d in offered or settings is None):
+                        entries[(r.visit_id, d)].append((r.id, r.code, None, None))   # no result yet
             elif r.state == "read":
                 t.devices.read += 1
             elif r.state == "closed_out":
@@ -305,7 +303,7 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
             dev["timing"] = dev["timing"] or r.invalid_reason in TIMING
         else:
             dev["valid"] = True
-        readings[(r.visit_id, r.disease)].append((r.id, r.code, r.outcome, r.invalid_reason))
+        entries[(r.visit_id, r.disease)].append((r.id, r.code, r.outcome, r.invalid_reason))
     for dev in devices.values():
         t.devices.invalid += dev["invalid"]
         t.devices.invalid_timing += dev["timing"]
@@ -314,21 +312,26 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     t.quality.devices_not_synced = t.devices.used   # no sync yet (sync issue): nothing has left the node
 
     # ---------------------------------------------------------------- conclusions per visit and disease
-    shown = [d for d in DISEASES if d in offered or any(k[1] == d for k in readings) or
-             any(k[1] == d for k in running_for)]
+    shown = [d for d in DISEASES if d in offered or any(k[1] == d for k in entries)]
     per_disease = {d: DiseaseTotals(d, d in offered, consented=consented[d], refused=refused[d]) for d in shown}
     tested_visits, result_visits, reactive_visits, no_consent_visits = set(), set(), set(), set()
     last_valid_read: dict = {}
-    for (visit_id, disease), devs in readings.items():
+    for (visit_id, disease), devs in entries.items():
+        v = visits[visit_id]
         dt = per_disease[disease]
+        tested_visits.add(visit_id)
+        dt.tested += 1
         dt.devices += len(devs)
-        seen_invalid = False
+        if not consent.get((visit_id, disease)):
+            no_consent_visits.add(visit_id)
+        seen_invalid, running = False, False
         for dev_id, _product, outcome, reason in devs:
-            if seen_invalid and not devices[dev_id]["repeat"]:
-                devices[dev_id]["repeat"] = True
             if seen_invalid:
                 dt.repeats += 1
-            if outcome == "invalid":
+                devices[dev_id]["repeat"] = True
+            if outcome is None:
+                running = True
+            elif outcome == "invalid":
                 dt.invalid += 1
                 dt.invalid_timing += reason in TIMING
                 seen_invalid = True
@@ -336,35 +339,21 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
                 read_at = devices[dev_id]["read_at"]
                 if visit_id not in last_valid_read or read_at > last_valid_read[visit_id]:
                     last_valid_read[visit_id] = read_at
-    for dev in devices.values():
-        t.devices.repeats += dev["repeat"]
-
-    for (visit_id, disease) in set(readings) | running_for:
-        v = visits[visit_id]
-        dt = per_disease[disease]
-        tested_visits.add(visit_id)
-        dt.tested += 1
-        if not consent.get((visit_id, disease)):
-            no_consent_visits.add(visit_id)
-        devs = readings.get((visit_id, disease), [])
+        readings = [algorithm.Reading(p, algorithm.Outcome(o)) for _i, p, o, _r in devs if o is not None]
         known = disease == "hiv" and v.known_hiv_positive is True
         algo = algorithm.Algorithm(settings.algorithm(disease)) if settings is not None \
             else algorithm.Algorithm.ONE_TEST
-        derived = algorithm.derive(algorithm.Disease(disease),
-                                   [algorithm.Reading(p, algorithm.Outcome(o)) for _i, p, o, _r in devs],
-                                   algorithm=algo, consented=bool(consent.get((visit_id, disease))),
-                                   known_positive=known, offered=disease in offered)
-        if algo is algorithm.Algorithm.TWO_TEST and disease != "syphilis":
+        if disease == "syphilis":
+            algo = algorithm.Algorithm.ONE_TEST
+        if algo is algorithm.Algorithm.TWO_TEST:
             dt.second_tests += _second_tests(devs)
-        if (visit_id, disease) in running_for and v.final_state is None:
-            conclusion = IN_PROGRESS
-        elif derived.final or v.final_state is not None:
-            conclusion = algorithm.closed_out(derived)
-        else:
-            conclusion = IN_PROGRESS
-        if conclusion == IN_PROGRESS:
+        derived = algorithm.derive(algorithm.Disease(disease), readings, algorithm=algo,
+                                   consented=bool(consent.get((visit_id, disease))), known_positive=known,
+                                   offered=disease in offered)
+        if v.final_state is None and (running or not derived.final):
             dt.in_progress += 1
             continue
+        conclusion = algorithm.closed_out(derived)
         if conclusion in WITH_RESULT:
             dt.with_result += 1
             result_visits.add(visit_id)
@@ -382,6 +371,8 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
             dt.discordant += 1
         elif conclusion is Conclusion.INVALID_UNRESOLVED:
             dt.unresolved += 1
+    for dev in devices.values():
+        t.devices.repeats += dev["repeat"]
     t.diseases = [per_disease[d] for d in shown]
     t.tested_people = len(tested_visits)
     t.with_result_people = len(result_visits)
@@ -411,20 +402,17 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     testers = {dev["started_by"] for dev in devices.values() if dev["started_by"]}
     t.tester_hours = _tester_hours(session, booth_id, start, min(end, max(now, start)), testers)
 
-    t.hours = [hours[h] for h in range(min(hours), max(hours) + 1)] if hours else []
-    for h in range(min(hours or [0]), max(hours or [-1]) + 1):
-        hours.setdefault(h, HourTotals(h))
-    t.hours = [hours[h] for h in sorted(hours)]
+    t.hours = [hours.get(h) or HourTotals(h) for h in range(min(hours), max(hours) + 1)] if hours else []
     return t
 
 
 def _second_tests(devs) -> int:
-    """Devices read after a valid reactive first test, of a different product (the two-test algorithm)."""
-    first = next((d for d in devs if d[2] != "invalid"), None)
-    if first is None or first[2] != "reactive":
+    """Devices started after a valid reactive first test (the two-test algorithm's second test, and its
+    repeats if it was invalid)."""
+    first = next((i for i, d in enumerate(devs) if d[2] in ("reactive", "non_reactive")), None)
+    if first is None or devs[first][2] != "reactive":
         return 0
-    after = devs[devs.index(first) + 1:]
-    return sum(1 for d in after if d[1] != first[1] and d[2] != "invalid") and 1
+    return len(devs) - first - 1
 
 
 def _disaggregate(visits, tested, with_result, reactive) -> dict:
