@@ -87,11 +87,12 @@ def register_blueprints(app: Flask) -> None:
         from booth.stock.views import bp as stock_bp
         from booth.visits.day_views import bp as day_bp
         from booth.referrals.views import bp as referrals_bp
+        from booth.reports.views import bp as reports_bp
         from booth.visits.views import bp as visits_bp
 
         app.register_blueprint(setup_bp)
         app.register_blueprint(auth_bp)
-        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp):
+        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp, reports_bp):
             app.register_blueprint(bp)
     else:
         app.register_blueprint(central_bp)

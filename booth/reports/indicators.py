@@ -23,7 +23,7 @@ Definitions (the dashboard shows them in words too):
 - *Tester-hours*: shift time, within the day and up to ``now``, of staff with the tester role or who
   started a device that day; *tests per tester-hour* = devices used / tester-hours.
 - *Arrival → result*: from arrival to the read time of the last device that gave that visit a valid
-  result (median over visits with a valid result).
+  result (median over visits with a valid result and no test still in progress).
 - Hours are local hours of the event's time zone.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import String, and_, case, func, select, type_coerce
 
 from booth.auth.models import Staff
 from booth.counseling.models import Counseling
@@ -51,6 +51,11 @@ TIMING = ("read_too_early", "read_too_late")
 WITH_RESULT = (Conclusion.NON_REACTIVE, Conclusion.REACTIVE_NEEDS_CONFIRMATION, Conclusion.DISCORDANT_NEEDS_LAB)
 DIMENSIONS = ("age_band", "gender_identity", "key_population", "beneficiary")
 UNKNOWN = "unknown"
+
+
+def _key(column):
+    """An id column read as it is stored (no UUID object per row: these ids are only dictionary keys here)."""
+    return type_coerce(column, String).label(column.key)
 
 
 def rate(numerator: int, denominator: int) -> float | None:
@@ -114,7 +119,7 @@ class DeviceTotals:
 
 @dataclass
 class LotTotals:
-    lot_id: object
+    lot_id: str
     product: str
     lot_number: str
     expires_on: date
@@ -234,7 +239,7 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
             hours[h] = HourTotals(h)
         return hours[h]
 
-    for row in session.execute(select(Visit.id, Visit.arrived_at, Visit.final_state, Visit.first_time,
+    for row in session.execute(select(_key(Visit.id), Visit.arrived_at, Visit.final_state, Visit.first_time,
                                       Visit.last_test, Visit.known_hiv_positive, Visit.exposure_72h, Visit.age_band,
                                       Visit.gender_identity, Visit.beneficiary, Visit.key_populations_asked,
                                       Visit.key_populations).where(of_day)):
@@ -259,14 +264,14 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     consent: dict[tuple, bool] = {}
     refused, consented = Counter(), Counter()
     for visit_id, disease, given in session.execute(
-            select(Consent.visit_id, Consent.disease, Consent.given).join(Visit, Visit.id == Consent.visit_id)
+            select(_key(Consent.visit_id), Consent.disease, Consent.given).join(Visit, Visit.id == Consent.visit_id)
             .where(of_day, Consent.voided_at.is_(None))):
         consent[(visit_id, disease)] = given
         (consented if given else refused)[disease] += 1
 
     # ---------------------------------------------------------------- devices and their current results
     rows = session.execute(
-        select(Screening.id, Screening.visit_id, Screening.lot_id, KitProduct.code, KitProduct.targets_csv,
+        select(_key(Screening.id), _key(Screening.visit_id), _key(Screening.lot_id), KitProduct.code, KitProduct.targets_csv,
                Screening.started_at, Screening.started_by, Screening.state, Screening.read_at,
                Screening.read_until_s, ScreeningResult.disease, ScreeningResult.outcome,
                ScreeningResult.invalid_reason)
@@ -314,7 +319,14 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     # ---------------------------------------------------------------- conclusions per visit and disease
     shown = [d for d in DISEASES if d in offered or any(k[1] == d for k in entries)]
     per_disease = {d: DiseaseTotals(d, d in offered, consented=consented[d], refused=refused[d]) for d in shown}
-    tested_visits, result_visits, reactive_visits, no_consent_visits = set(), set(), set(), set()
+    tested_visits, result_visits, reactive_visits, no_consent_visits, pending = set(), set(), set(), set(), set()
+    memo: dict[tuple, algorithm.Reading] = {}
+
+    def reading(product: str, outcome: str) -> algorithm.Reading:   # immutable: one object per pair
+        r = memo.get((product, outcome))
+        if r is None:
+            r = memo[(product, outcome)] = algorithm.Reading(product, algorithm.Outcome(outcome))
+        return r
     last_valid_read: dict = {}
     for (visit_id, disease), devs in entries.items():
         v = visits[visit_id]
@@ -324,34 +336,39 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
         dt.devices += len(devs)
         if not consent.get((visit_id, disease)):
             no_consent_visits.add(visit_id)
-        seen_invalid, running = False, False
+        known = disease == "hiv" and v.known_hiv_positive is True
+        algo = algorithm.Algorithm(settings.algorithm(disease)) if settings is not None \
+            else algorithm.Algorithm.ONE_TEST
+        if disease == "syphilis":
+            algo = algorithm.Algorithm.ONE_TEST
+        # every device after the first is either a repeat (after an invalid one) or a second test (after a
+        # valid reactive first test, two-test algorithm)
+        seen_invalid = running = first_valid = False
         for dev_id, _product, outcome, reason in devs:
             if seen_invalid:
                 dt.repeats += 1
                 devices[dev_id]["repeat"] = True
+            elif first_valid == "reactive" and algo is algorithm.Algorithm.TWO_TEST:
+                dt.second_tests += 1
             if outcome is None:
                 running = True
             elif outcome == "invalid":
                 dt.invalid += 1
                 dt.invalid_timing += reason in TIMING
                 seen_invalid = True
-            elif devices[dev_id]["read_at"] is not None:
+            else:
+                seen_invalid = False
+                first_valid = first_valid or outcome
                 read_at = devices[dev_id]["read_at"]
-                if visit_id not in last_valid_read or read_at > last_valid_read[visit_id]:
+                if read_at is not None and (visit_id not in last_valid_read or read_at > last_valid_read[visit_id]):
                     last_valid_read[visit_id] = read_at
-        readings = [algorithm.Reading(p, algorithm.Outcome(o)) for _i, p, o, _r in devs if o is not None]
-        known = disease == "hiv" and v.known_hiv_positive is True
-        algo = algorithm.Algorithm(settings.algorithm(disease)) if settings is not None \
-            else algorithm.Algorithm.ONE_TEST
-        if disease == "syphilis":
-            algo = algorithm.Algorithm.ONE_TEST
-        if algo is algorithm.Algorithm.TWO_TEST:
-            dt.second_tests += _second_tests(devs)
+        readings = [reading(p, o) for _i, p, o, _r in devs if o is not None]
         derived = algorithm.derive(algorithm.Disease(disease), readings, algorithm=algo,
                                    consented=bool(consent.get((visit_id, disease))), known_positive=known,
                                    offered=disease in offered)
         if v.final_state is None and (running or not derived.final):
             dt.in_progress += 1
+            pending.add(visit_id)
             continue
         conclusion = algorithm.closed_out(derived)
         if conclusion in WITH_RESULT:
@@ -377,7 +394,8 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     t.tested_people = len(tested_visits)
     t.with_result_people = len(result_visits)
     t.quality.visits_tested_without_consent = len(no_consent_visits)
-    minutes = [(read_at - visits[v].arrived_at).total_seconds() / 60 for v, read_at in last_valid_read.items()]
+    minutes = [(read_at - visits[v].arrived_at).total_seconds() / 60 for v, read_at in last_valid_read.items()
+               if v not in pending]
     t.median_minutes_to_result = round(statistics.median(minutes), 1) if minutes else None
 
     # ---------------------------------------------------------------- disaggregations
@@ -406,37 +424,26 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     return t
 
 
-def _second_tests(devs) -> int:
-    """Devices started after a valid reactive first test (the two-test algorithm's second test, and its
-    repeats if it was invalid)."""
-    first = next((i for i, d in enumerate(devs) if d[2] in ("reactive", "non_reactive")), None)
-    if first is None or devs[first][2] != "reactive":
-        return 0
-    return len(devs) - first - 1
-
-
 def _disaggregate(visits, tested, with_result, reactive) -> dict:
+    """Visits, people tested, with a result and reactive (any test) by age band, gender identity, key
+    population (a person can count in several) and social-security status."""
     out: dict[str, dict[str, dict[str, int]]] = {d: {} for d in DIMENSIONS}
-
-    def add(dimension, value, v):
-        cell = out[dimension].setdefault(value or UNKNOWN, {"visits": 0, "tested": 0, "with_result": 0,
-                                                            "reactive": 0})
-        cell["visits"] += 1
-        cell["tested"] += v.id in tested
-        cell["with_result"] += v.id in with_result
-        cell["reactive"] += v.id in reactive
-
     for v in visits:
-        add("age_band", v.age_band, v)
-        add("gender_identity", v.gender_identity, v)
-        add("beneficiary", v.beneficiary, v)
+        flags = (1, v.id in tested, v.id in with_result, v.id in reactive)
         if not v.key_populations_asked:
-            add("key_population", "not_asked", v)
-        elif not v.key_populations:
-            add("key_population", "none", v)
-        for kp in (v.key_populations or []) if v.key_populations_asked else []:
-            add("key_population", kp, v)
-    return out
+            kps = ("not_asked",)
+        else:
+            kps = tuple(v.key_populations or ()) or ("none",)
+        for dimension, values in (("age_band", (v.age_band,)), ("gender_identity", (v.gender_identity,)),
+                                  ("key_population", kps), ("beneficiary", (v.beneficiary,))):
+            for value in values:
+                cell = out[dimension].get(value or UNKNOWN)
+                if cell is None:
+                    cell = out[dimension][value or UNKNOWN] = [0, 0, 0, 0]
+                for i, flag in enumerate(flags):
+                    cell[i] += flag
+    return {d: {value: dict(zip(("visits", "tested", "with_result", "reactive"), cell))
+                for value, cell in cells.items()} for d, cells in out.items()}
 
 
 def _counseling(session, t: DailyTotals, of_day) -> None:
@@ -481,7 +488,7 @@ def _stock(session, t: DailyTotals, booth_id, start: datetime, end: datetime, da
                              if dev["state"] != "running" and not dev["valid"])
     for (lot_id, product, lot_number, expires_on, quarantined_at, received, used, wasted, adjusted,
          on_hand) in session.execute(
-            select(KitLot.id, KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at,
+            select(_key(KitLot.id), KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at,
                    today_sum(StockMovement.kind == "received"), today_sum(StockMovement.kind == "used", -1),
                    today_sum(StockMovement.kind == "wasted", -1),
                    today_sum(StockMovement.kind.in_(("adjustment", "count"))), func.sum(StockMovement.quantity))
@@ -489,7 +496,7 @@ def _stock(session, t: DailyTotals, booth_id, start: datetime, end: datetime, da
             .where(StockMovement.booth_id == booth_id)
             .group_by(KitLot.id, KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at)
             .order_by(KitLot.expires_on, KitProduct.name, KitLot.lot_number)):
-        t.lots.append(LotTotals(lot_id, product, lot_number, expires_on, (expires_on - day).days,
+        t.lots.append(LotTotals(str(lot_id), product, lot_number, expires_on, (expires_on - day).days,
                                 quarantined_at is not None, received=int(received), used=int(used),
                                 wasted=int(wasted) + wasted_devices[lot_id], adjusted=int(adjusted),
                                 on_hand=int(on_hand)))

@@ -75,6 +75,8 @@
     if (live) { live.textContent = text; }
   }
 
+  var seen = {};
+
   function tick() {
     var now = Date.now() + offset;
     var timers = document.querySelectorAll(".timer[data-opens]");
@@ -86,13 +88,19 @@
       if (time) {
         time.textContent = state === "developing" ? fmt(opens - now) : (state === "ready" ? fmt(closes - now) + " " + LABELS.left : "");
       }
-      var before = el.getAttribute("data-state");
-      if (before !== state) {
+      // The last state seen per device survives htmx swaps: a poll that brings a device in its new
+      // state is announced like a countdown that reaches it.
+      var key = el.getAttribute("data-key") || "";
+      var before = key && Object.prototype.hasOwnProperty.call(seen, key) ? seen[key] : el.getAttribute("data-state");
+      if (key) { seen[key] = state; }
+      if (el.getAttribute("data-state") !== state) {
         el.setAttribute("data-state", state);
         el.className = "timer timer--" + state;
-        var label = el.querySelector(".timer__label"), icon = el.querySelector(".timer__icon");
-        if (label) { label.textContent = LABELS[state]; }
-        if (icon) { icon.textContent = ICONS[state]; }
+        var lab = el.querySelector(".timer__label"), ico = el.querySelector(".timer__icon");
+        if (lab) { lab.textContent = LABELS[state]; }
+        if (ico) { ico.textContent = ICONS[state]; }
+      }
+      if (before !== state) {
         var row = el.closest("tr, .device");
         var who = row ? (row.querySelector(".callnum") || {}).textContent || "" : "";
         announce((who ? who + ": " : "") + LABELS[state]);

@@ -1,0 +1,99 @@
+"""Charts drawn on the server as SVG: no chart library in the browser, nothing for the CSP to allow.
+
+Each chart is an ``<svg role="img">`` with a ``<title>`` and a ``<desc>`` (what a screen reader says)
+and presentation attributes only (``fill=``, ``stroke=``, never ``style=``); the page puts the table of
+the same numbers next to it, for screen readers and printing.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from markupsafe import Markup, escape
+
+# Brand purple and a dark teal: both ≥ 4.5:1 on white, and told apart by people with colour-vision
+# deficiencies (the legend and the table carry the numbers anyway).
+PALETTE = ("#5b2a86", "#00695c", "#8a1111", "#5c4300")
+INK, MUTED, GRID = "#1b1b1f", "#4a4a55", "#c9c4d6"
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    values: Sequence[int | float]
+
+
+def nice_ceiling(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k that is ≥ value (an axis top that reads well)."""
+    if value <= 0:
+        return 1
+    power = 10 ** math.floor(math.log10(value))
+    for step in (1, 2, 2.5, 5, 10):
+        if value <= step * power:
+            return step * power
+    return 10 * power  # pragma: no cover
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if value != int(value) else str(int(value))
+
+
+def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, description: str,
+              chart_id: str, y_label: str = "", bar_width: int = 14, height: int = 260) -> Markup:
+    """Grouped vertical bars: one group per category, one bar per series."""
+    left, right, top, bottom = 48, 12, 40, 36
+    groups = max(1, len(categories))
+    group_w = bar_width * len(series) + 10
+    width = max(320, left + right + groups * group_w)
+    plot_h = height - top - bottom
+    y_max = nice_ceiling(max((v for s in series for v in s.values), default=0))
+
+    def y(v: float) -> float:
+        return top + plot_h - (v / y_max) * plot_h
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+           f'width="100%" preserveAspectRatio="xMinYMin meet" aria-labelledby="{chart_id}-title {chart_id}-desc" '
+           f'font-family="system-ui, sans-serif" font-size="13">',
+           f'<title id="{chart_id}-title">{escape(title)}</title>',
+           f'<desc id="{chart_id}-desc">{escape(description)}</desc>']
+    # grid and y axis labels
+    for i in range(5):
+        v = y_max * i / 4
+        gy = y(v)
+        out.append(f'<line x1="{left}" x2="{width - right}" y1="{gy:.1f}" y2="{gy:.1f}" stroke="{GRID}" '
+                   f'stroke-width="1"/>')
+        out.append(f'<text x="{left - 6}" y="{gy + 4:.1f}" text-anchor="end" fill="{MUTED}">{_num(v)}</text>')
+    if y_label:
+        out.append(f'<text x="{left}" y="{top - 24}" fill="{MUTED}">{escape(y_label)}</text>')
+    # legend
+    lx = left + (120 if y_label else 0)
+    for k, s in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        out.append(f'<rect x="{lx}" y="{top - 34}" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 16}" y="{top - 24}" fill="{INK}">{escape(s.label)}</text>')
+        lx += 16 + 9 * len(s.label) + 16
+    # bars
+    for g, category in enumerate(categories):
+        gx = left + g * group_w + 5
+        for k, s in enumerate(series):
+            v = s.values[g] if g < len(s.values) else 0
+            by = y(v)
+            out.append(f'<rect class="chart__bar" x="{gx + k * bar_width}" y="{by:.1f}" width="{bar_width - 2}" '
+                       f'height="{top + plot_h - by:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
+                       f'<title>{escape(category)} · {escape(s.label)}: {_num(v)}</title></rect>')
+        out.append(f'<text x="{gx + bar_width * len(series) / 2:.1f}" y="{height - bottom + 18}" '
+                   f'text-anchor="middle" fill="{INK}">{escape(category)}</text>')
+    out.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{INK}" '
+               f'stroke-width="1"/>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def hourly_chart(hours, *, title: str, description: str, visits_label: str, devices_label: str,
+                 chart_id: str = "chart-hourly") -> Markup:
+    """Visits and devices started per local hour (``hours``: HourTotals in order)."""
+    return bar_chart([f"{h.hour:02d}:00" for h in hours],
+                     [Series(visits_label, [h.visits for h in hours]),
+                      Series(devices_label, [h.devices for h in hours])],
+                     title=title, description=description, chart_id=chart_id)

@@ -1,0 +1,34 @@
+"""The booth dashboard: today's totals for the coordinator, refreshed live by polling.
+
+Exact counts: this view is only for the logged-in coordinator (DOMAIN.md, small-cell suppression applies
+to exports and shared views, which come later).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
+
+from booth.auth.access import role_required
+from booth.auth.models import Role
+from booth.extensions import db
+from booth.reports import charts, indicators
+from booth.workflow import booth_day
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.get("/dashboard")
+@role_required(Role.COORDINATOR, passive=True)
+def dashboard():
+    """The full page, or (htmx polling every 30 s) only its partial. Passive: a dashboard left open on a
+    tablet does not keep that tablet from locking."""
+    bd = booth_day()
+    totals = indicators.daily_totals(db.session, booth_id=bd.booth.id, day=bd.today, tz_name=bd.event.timezone,
+                                     settings=bd.settings, now=bd.now)
+    chart = charts.hourly_chart(
+        totals.hours, title=_("Visits and devices per hour"),
+        description=_("Bar chart of visits arriving and test devices started in each hour of today (local time); "
+                      "the same numbers are in the table next to it."),
+        visits_label=_("Visits"), devices_label=_("Devices")) if totals.hours else None
+    template = "reports/_dashboard.html" if request.headers.get("HX-Request") else "reports/dashboard.html"
+    return render_template(template, bd=bd, t=totals, chart=chart)
