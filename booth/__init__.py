@@ -5,10 +5,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from flask import Flask, g, request
-from sqlalchemy import inspect as sa_inspect
+from flask import Flask
 
 from booth.clock import SystemClock
 from booth.config import ROOT, Defaults, environment_overrides, instance_folder

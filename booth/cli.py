@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import secrets
 import sys
-import uuid
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import click
@@ -17,6 +15,7 @@ from booth import clock
 from booth.auth import services as auth
 from booth.auth.models import Device, Role, Staff
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 
 staff_cli = AppGroup("staff", help="Staff members: add, list, unlock, disable.")
@@ -135,10 +134,7 @@ def device_list(as_json):
 @device_cli.command("revoke")
 @click.argument("device_id")
 def device_revoke(device_id):
-    try:
-        device = db.session.get(Device, uuid.UUID(device_id))
-    except ValueError:
-        device = None
+    device = get_by_id(db.session, Device, device_id)
     if device is None:
         raise click.ClickException(f"no device with id {device_id!r}")
     try:

@@ -88,3 +88,13 @@ def check_integrity(engine) -> None:
     if rows != ["ok"]:
         raise DamagedDatabaseError("The database failed PRAGMA quick_check: " + "; ".join(rows[:5]) +
                                    ". Restore it from a backup; the node will not start on it.")
+
+
+def get_by_id(session, model, raw):
+    """The row whose UUID is ``raw`` (text from a URL or a form), or None — malformed ids included."""
+    import uuid as _uuid
+
+    try:
+        return session.get(model, _uuid.UUID(str(raw or "")))
+    except ValueError:
+        return None

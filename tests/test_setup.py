@@ -1,6 +1,4 @@
 """First-run setup: nothing else is reachable before it; clock comparison; bad input changes nothing."""
-import re
-import time
 
 from sqlalchemy import func, select
 

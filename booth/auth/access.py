@@ -11,7 +11,6 @@ reads the same declarations from ``app.view_functions``.
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import wraps
 from urllib.parse import urlencode
 
 from flask import abort, current_app, g, jsonify, redirect, request, url_for

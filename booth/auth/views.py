@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import uuid
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
@@ -17,6 +16,7 @@ from booth.auth.forms import (ConfirmForm, EnrollForm, EnrollmentCodeForm, Login
                               UnlockForm, role_labels)
 from booth.auth.models import Device, Role, Staff
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db, limiter
 from booth import tls_info as tls
 
@@ -159,10 +159,7 @@ def _staff_list():
 
 
 def _get_staff(staff_id: str) -> Staff:
-    try:
-        staff = db.session.get(Staff, uuid.UUID(staff_id))
-    except ValueError:
-        staff = None
+    staff = get_by_id(db.session, Staff, staff_id)
     if staff is None:
         abort(404)
     return staff
@@ -269,8 +266,6 @@ def devices_new_code():
                                                 actor=current_staff(), kind=form.kind.data, device=current_device())
     db.session.commit()
     url = f"{_base_url()}{url_for('auth.enroll')}?code={code}"
-    from booth.core.qr import svg_data_uri
-
     # Post/redirect/get: the code is shown once by the page the browser is sent to, so a reload
     # (or the idle lock's reload) never re-posts the form and makes another code.
     session["new_enrollment"] = {"code": code, "url": url, "expires_at": row.expires_at.isoformat(),
@@ -281,10 +276,7 @@ def devices_new_code():
 @bp.post("/devices/<device_id>/revoke")
 @role_required(Role.COORDINATOR)
 def devices_revoke(device_id):
-    try:
-        device = db.session.get(Device, uuid.UUID(device_id))
-    except ValueError:
-        device = None
+    device = get_by_id(db.session, Device, device_id)
     if device is None:
         abort(404)
     try:

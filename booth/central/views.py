@@ -4,7 +4,6 @@ from __future__ import annotations
 import uuid
 
 from flask import Blueprint, current_app, g, redirect, render_template, session, url_for
-from flask_babel import gettext as _
 
 from booth import clock
 from booth.auth import services

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import String, select
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from booth.extensions import db

@@ -1,7 +1,6 @@
 """Pre-test and post-test counseling on the visit card."""
 from __future__ import annotations
 
-import uuid
 
 from flask import Blueprint, abort, request
 
@@ -10,6 +9,7 @@ from booth.auth.models import Role
 from booth.counseling import services
 from booth.counseling.models import Counseling
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 from booth.stock.models import SUPPLIES
 from booth.visits.views import back_to, fail, get_visit
@@ -66,10 +66,7 @@ def _bad_quantity():
 @bp.post("/counseling/<counseling_id>/correct")
 @role_required(*COUNSELORS)
 def correct(counseling_id):
-    try:
-        c = db.session.get(Counseling, uuid.UUID(counseling_id))
-    except ValueError:
-        c = None
+    c = get_by_id(db.session, Counseling, counseling_id)
     if c is None:
         abort(404)
     visit = get_visit(str(c.visit_id))

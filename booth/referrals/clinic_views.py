@@ -3,7 +3,6 @@ record. Lookups are rate-limited per staff member and per device/address, answer
 one generic message, and are all in the audit log."""
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -16,6 +15,7 @@ from booth.auth.access import current_device, current_staff, public, role_requir
 from booth.auth.models import Role
 from booth.errors import DomainError
 from booth.events.models import Booth
+from booth.db import get_by_id
 from booth.extensions import db, limiter
 from booth.referrals import codes, services
 from booth.referrals.models import CLOSE_REASONS, Referral
@@ -118,10 +118,7 @@ def by_token(token):
 
 
 def get_visible(referral_id) -> Referral:
-    try:
-        ref = db.session.get(Referral, uuid.UUID(referral_id))
-    except ValueError:
-        ref = None
+    ref = get_by_id(db.session, Referral, referral_id)
     if ref is None or not services.visible_to(db.session, ref, current_staff()):
         abort(404)
     return ref

@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 from flask import (Blueprint, abort, current_app, redirect, render_template, request, url_for)
 from flask_babel import get_locale, gettext as _
@@ -14,6 +14,7 @@ from sqlalchemy import select
 from booth.auth.access import current_staff, role_required
 from booth.auth.models import Role
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 from booth.referrals import services
 from booth.referrals.models import KINDS, REASONS, SERVES, Destination, Referral, RoutingRule
@@ -34,10 +35,7 @@ def central_base_url() -> tuple[str, bool]:
 
 
 def get_referral(referral_id: str) -> Referral:
-    try:
-        ref = db.session.get(Referral, uuid.UUID(referral_id))
-    except ValueError:
-        ref = None
+    ref = get_by_id(db.session, Referral, referral_id)
     if ref is None:
         abort(404)
     get_visit(str(ref.visit_id))  # same booth, or 404
@@ -79,10 +77,7 @@ def issue(visit_id):
     bd = booth_day()
     f = request.form
     reason = f.get("reason", "")
-    try:
-        dest = db.session.get(Destination, uuid.UUID(f.get("destination", "")))
-    except ValueError:
-        dest = None
+    dest = get_by_id(db.session, Destination, f.get("destination", ""))
     days = f.get("valid_days")
     valid_until = services.default_valid_until(reason, bd.today) if not days else \
         bd.today + timedelta(days=form_int(days, -1))
@@ -200,10 +195,7 @@ def render_destinations(status=200, error=None, values=None, editing=None):
 def destinations_index():
     editing = None
     if request.args.get("edit"):
-        try:
-            editing = db.session.get(Destination, uuid.UUID(request.args["edit"]))
-        except ValueError:
-            editing = None
+        editing = get_by_id(db.session, Destination, request.args["edit"])
     return render_destinations(editing=editing)
 
 
@@ -232,10 +224,7 @@ def destinations_save():
 @role_required(Role.COORDINATOR)
 def destinations_rule():
     f = request.form
-    try:
-        dest = db.session.get(Destination, uuid.UUID(f.get("destination", "")))
-    except ValueError:
-        dest = None
+    dest = get_by_id(db.session, Destination, f.get("destination", ""))
     try:
         if dest is None:
             raise DomainError(_("Choose the destination."))
@@ -254,10 +243,7 @@ def destinations_rule():
 @role_required(Role.COORDINATOR)
 def destinations_link_staff(destination_id):
     from booth.auth.services import staff_by_code
-    try:
-        dest = db.session.get(Destination, uuid.UUID(destination_id))
-    except ValueError:
-        dest = None
+    dest = get_by_id(db.session, Destination, destination_id)
     if dest is None:
         abort(404)
     staff = staff_by_code(db.session, request.form.get("code", ""))

@@ -1,15 +1,15 @@
 """Starting devices, reading them, the timer board (live by polling) and its display mode."""
 from __future__ import annotations
 
-import uuid
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy.orm.exc import StaleDataError
 
 from booth.auth.access import current_staff, display_required, role_required
 from booth.auth.models import Role
 from booth.core import idempotency
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 from booth.screening import services
 from booth.screening.models import Screening, ScreeningResult
@@ -25,10 +25,7 @@ STAFF = (Role.TESTER, Role.COUNSELOR, Role.COORDINATOR)
 
 
 def _get(model, raw):
-    try:
-        row = db.session.get(model, uuid.UUID(raw or ""))
-    except ValueError:
-        row = None
+    row = get_by_id(db.session, model, raw or "")
     return row
 
 

@@ -1,7 +1,6 @@
 """Kits and supplies: receive, adjust, quarantine; storage temperature; QC runs; shifts."""
 from __future__ import annotations
 
-import uuid
 from datetime import date
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from booth.auth.access import current_staff, role_required
 from booth.auth.models import Role
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 from booth.settings import services as settings_services
 from booth.settings.models import KitProduct
@@ -52,10 +52,7 @@ def attempt(fn):
 
 
 def get_lot(lot_id) -> KitLot:
-    try:
-        lot = db.session.get(KitLot, uuid.UUID(lot_id))
-    except ValueError:
-        lot = None
+    lot = get_by_id(db.session, KitLot, lot_id)
     if lot is None:
         abort(404)
     return lot
@@ -72,10 +69,7 @@ def index():
 def receive():
     bd = booth_day()
     f = request.form
-    try:
-        product = db.session.get(KitProduct, uuid.UUID(f.get("product", "")))
-    except ValueError:
-        product = None
+    product = get_by_id(db.session, KitProduct, f.get("product", ""))
     try:
         expires = date.fromisoformat(f.get("expires_on", ""))
     except ValueError:

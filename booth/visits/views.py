@@ -1,7 +1,6 @@
 """The queue, intake, the visit card, consent, closing a visit."""
 from __future__ import annotations
 
-import uuid
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -11,6 +10,7 @@ from booth.auth.access import current_staff, role_required
 from booth.auth.models import Role
 from booth.core import idempotency
 from booth.errors import DomainError
+from booth.db import get_by_id
 from booth.extensions import db
 from booth.stock import services as stock
 from booth.visits import queries, services
@@ -23,10 +23,7 @@ STAFF = (Role.TESTER, Role.COUNSELOR, Role.COORDINATOR)
 
 
 def get_visit(visit_id: str) -> Visit:
-    try:
-        visit = db.session.get(Visit, uuid.UUID(visit_id))
-    except ValueError:
-        visit = None
+    visit = get_by_id(db.session, Visit, visit_id)
     if visit is None or visit.booth_id != booth_day().booth.id:
         abort(404)
     return visit
@@ -144,10 +141,7 @@ def _no_disease():
 @bp.post("/consents/<consent_id>/correct")
 @role_required(*STAFF)
 def correct_consent(consent_id):
-    try:
-        consent = db.session.get(Consent, uuid.UUID(consent_id))
-    except ValueError:
-        consent = None
+    consent = get_by_id(db.session, Consent, consent_id)
     if consent is None:
         abort(404)
     visit = get_visit(str(consent.visit_id))

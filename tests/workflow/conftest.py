@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import pytest
-
 from booth.auth import services as auth
 from booth.auth.models import Role
 from booth.events.models import Booth

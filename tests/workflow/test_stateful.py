@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date, timedelta
 from pathlib import Path
 
 from hypothesis import settings
