@@ -57,9 +57,9 @@ def build(folder: Path, visits: int, seed: int, open_day: bool):
     (folder / "instance").mkdir()
     app = create_app({"SECRET_KEY": "bench-secret-" + "x" * 40, "INSTANCE_DIR": str(folder / "instance"),
                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'node.sqlite3'}", "CLOCK": clock})
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     with app.app_context():
         upgrade()
+    logging.getLogger("alembic").setLevel(logging.WARNING)   # after: the migration environment sets it up
     t0 = time.perf_counter()
     args = ["demo", "--visits", str(visits), "--seed", str(seed), "--timezone", TZ] + (["--open"] if open_day else [])
     result = app.test_cli_runner().invoke(args=args)

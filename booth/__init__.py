@@ -93,7 +93,10 @@ def register_blueprints(app: Flask) -> None:
         for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp, reports_bp):
             app.register_blueprint(bp)
     else:
+        from booth.sync.views import bp as sync_api_bp
+
         app.register_blueprint(central_bp)
+        app.register_blueprint(sync_api_bp)
 
 
 def register_cli(app: Flask) -> None:

@@ -258,6 +258,9 @@ def referrals_slip(folio, out, fmt, language):
 
 
 def register(app):
+    from booth.sync.cli import register as register_sync
+
+    register_sync(app)
     app.cli.add_command(referrals_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(device_cli)

@@ -44,6 +44,10 @@ class Defaults:
     RATELIMIT_HEADERS_ENABLED = True
 
     ENROLLMENT_CODE_MINUTES = 10
+    # Sync: enrollment attempts per client address (central); the code itself is valid 30 minutes
+    SYNC_ENROLL_RATE_LIMIT = "10 per minute"
+    # Sync HTTP timeout of a booth's requests to central (seconds)
+    SYNC_TIMEOUT_S = 30
     CLOCK_SKEW_WARN_SECONDS = 120
 
     WTF_CSRF_TIME_LIMIT = None  # tied to the session cookie, not a wall-clock limit
@@ -64,7 +68,7 @@ class Defaults:
 
 _INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDLE_MINUTES",
              "ARGON2_TIME_COST", "ARGON2_MEMORY_COST_KIB", "LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES",
-             "ENROLLMENT_CODE_MINUTES"}
+             "ENROLLMENT_CODE_MINUTES", "SYNC_TIMEOUT_S"}
 
 
 def instance_folder(environ=os.environ) -> Path:

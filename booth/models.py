@@ -10,3 +10,4 @@ from booth.stock.models import KitLot, QcRun, Shift, StockMovement, TemperatureL
 from booth.visits.models import Consent, DayClosure, Visit  # noqa: F401
 from booth.referrals.models import (Destination, Linkage, ProvisionalArrival, Referral,  # noqa: F401
                                     RoutingRule, StaffDestination)
+from booth.sync.models import SyncNode, SyncNonce  # noqa: F401

@@ -51,7 +51,7 @@ CLINIC = ("clinic",)
 
 @dataclass(frozen=True)
 class Route:
-    access: str                    # "static" | "public" | "device" | "display" | "roles"
+    access: str                    # "static" | "public" | "device" | "display" | "roles" | "signed"
     why: str = ""                  # required for every exemption (anything but "roles")
     roles: tuple = ()              # for "roles": the roles the view declares
     get: tuple | None = None       # expected status per actor (column order of the actors above)
@@ -253,6 +253,15 @@ CENTRAL: dict[str, Route] = {
     "clinic.act": Route("roles", roles=CLINIC, args={"referral_id": REFERRAL_ID, "action": "arrival"},
                         post=(TO_SIGNIN, 403, 403, 403, 404)),
     "clinic.provisional": Route("roles", roles=CLINIC, post=(TO_SIGNIN, 403, 403, 403, 422)),
+    # ------------------------------------------------------------- the sync API (JSON, no sessions, no CSRF tokens)
+    # a form body is not the JSON the API takes: 400 whoever sends it (the rest is in tests/sync)
+    "sync_api.enroll": Route(
+        "public", "a booth node's enrollment: authenticated by the one-time code in its JSON body, rate-limited",
+        post=every(400, C)),
+    "sync_api.ping": Route(
+        "signed", "the sync API: each request is signed with an enrolled node's secret (HMAC), checked by the view; "
+                  "a staff session counts for nothing",
+        post=every(401, C)),
 }
 # ================================================================= end of the table
 
@@ -323,7 +332,7 @@ def assert_declarations_match(app, table: dict, where: str) -> None:
             continue
         access = getattr(view, "_access", None)
         assert access is not None, (f"{endpoint} declares no access: decorate it with @public(\"why\"), "
-                                    "@device_required or @role_required(...)")
+                                    "@device_required, @role_required(...) or @signed_node")
         assert access[0] == route.access, (f"{where}[{endpoint!r}]: the view declares {access[0]}, "
                                            f"the matrix says {route.access}")
         if access[0] != "roles":

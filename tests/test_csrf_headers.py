@@ -114,8 +114,14 @@ def refused_then_accepted(app, client, url, body, csrf_page, changes):
     assert (snapshot(app) != before) == changes
 
 
+# The sync API (central) has no sessions, so no CSRF tokens: enrollment is authenticated by the one-time code
+# in its JSON body, every other call by the node's signature. Each exemption is named here and tested below.
+CSRF_EXEMPT = {
+    "sync_api.enroll": "a one-time enrollment code in the JSON body (tests/sync/test_enrollment.py)",
+    "sync_api.ping": "the HMAC signature of an enrolled node (tests/sync/test_enrollment.py)",
+}
 BOOTH_POSTS = sorted(e for e, r in BOOTH.items() if r.post is not None)
-CENTRAL_POSTS = sorted(e for e, r in CENTRAL.items() if r.post is not None)
+CENTRAL_POSTS = sorted(e for e, r in CENTRAL.items() if r.post is not None and e not in CSRF_EXEMPT)
 
 
 def test_every_booth_post_route_is_checked(app):
@@ -187,8 +193,40 @@ def central_post(endpoint: str, app, clock):
 
 
 def test_every_central_post_route_is_checked(pg_app):
-    missing = post_routes(pg_app) - set(CENTRAL_POSTS)
+    missing = post_routes(pg_app) - set(CENTRAL_POSTS) - set(CSRF_EXEMPT)
     assert not missing, f"POST route(s) {sorted(missing)} need an entry in the matrix (tests/test_authz_matrix.py)"
+
+
+def csrf_exempt_endpoints(app) -> set[str]:
+    from booth.extensions import csrf
+
+    assert not csrf._exempt_blueprints, "exempt views one by one, never a whole blueprint"
+    return {e for e, view in app.view_functions.items() if f"{view.__module__}.{view.__name__}" in csrf._exempt_views}
+
+
+def test_csrf_exemptions_are_exactly_the_named_sync_routes(app, pg_app):
+    assert csrf_exempt_endpoints(app) == set()
+    assert csrf_exempt_endpoints(pg_app) == set(CSRF_EXEMPT)
+    for endpoint in CSRF_EXEMPT:  # signed or authenticated by the body, never open
+        assert CENTRAL[endpoint].access in ("signed", "public") and CENTRAL[endpoint].why
+
+
+@pytest.mark.parametrize("actor", ["anonymous", "coordinator"])
+@pytest.mark.parametrize("endpoint", sorted(CSRF_EXEMPT))
+def test_exempt_post_without_signature_or_code_is_refused_and_changes_nothing(endpoint, actor, pg_app, clock):
+    """A signed route refuses an unsigned POST (401) and an enrollment without a valid code is refused (400/403),
+    even from a signed-in coordinator with a valid CSRF token: the session and the token count for nothing."""
+    client, csrf_page = central_world(pg_app, clock, actor)
+    token = token_from(client, csrf_page)
+    url = build_url(pg_app, endpoint, CENTRAL[endpoint], {})
+    signed = CENTRAL[endpoint].access == "signed"
+    before = snapshot(pg_app)
+    for body in ({}, {"code": "ABCD-EFGH-JKMN", "referral_key": "ab" * 32}):
+        r = client.post(url, json=body, headers={"X-CSRFToken": token})
+        want = 401 if signed else (400 if not body else 403)
+        assert r.status_code == want, f"{actor} {url} {body}: {r.status_code}"
+        assert r.is_json and r.get_json()["error"]
+    assert snapshot(pg_app) == before, f"{actor} {url} changed the database"
 
 
 @pytest.mark.parametrize("endpoint", CENTRAL_POSTS)

@@ -4,6 +4,8 @@
 - ``@device_required``: an enrolled device but no staff login (PIN login, unlock) — booth only.
 - ``@role_required(Role.X, …)``: a live, unlocked staff session with one of the roles (and, on a
   booth, the enrolled device the session was opened on).
+- ``@signed_node``: the sync API (central). No session, no cookie, no CSRF token: the request is signed
+  with an enrolled node's secret, and the view itself verifies the signature (``booth.sync.services``).
 
 ``guard()`` runs before every request and enforces the declaration; the authorization-matrix test
 reads the same declarations from ``app.view_functions``.
@@ -42,6 +44,12 @@ def device_required(view):
 def display_required(view):
     """A device enrolled as a tray display: read-only screens, no staff login, no idle lock."""
     view._access = ("display", None)
+    return view
+
+
+def signed_node(view):
+    """Sync API: guard() lets it through; the view verifies the node's signature before anything else."""
+    view._access = ("signed", None)
     return view
 
 
@@ -112,6 +120,9 @@ def guard():
     access = getattr(view, "_access", None)
     if access is None:
         abort(403)
+    if access[0] == "signed":
+        # no device, session or setup state: a node's signature is checked by the view itself
+        return None
     cfg = current_app.config
     now = clock.now()
     g.device = None

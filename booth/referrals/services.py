@@ -423,14 +423,16 @@ PROVISIONAL_DAYS = 60
 
 
 def known_keys(session, instance_path) -> list[bytes]:
-    """Referral keys this server can verify QR tokens with: a booth knows its own; central learns each
-    enrolled node's key at sync enrollment (sync issue)."""
+    """Referral keys this server can verify QR tokens with: a booth knows its own; central also knows
+    the key of every enrolled, non-revoked node (sent once, at sync enrollment)."""
+    from booth.sync.queries import enrolled_referral_keys
+
     keys = []
     try:
         keys.append(referral_key(instance_path))
     except (OSError, ValueError):
         pass
-    return keys
+    return keys + enrolled_referral_keys(session)
 
 
 def token_is_genuine(token: str | None, keys: list[bytes]) -> bool:

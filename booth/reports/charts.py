@@ -40,50 +40,49 @@ def _num(value: float) -> str:
 
 
 def bar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, description: str,
-              chart_id: str, y_label: str = "", bar_width: int = 14, height: int = 260) -> Markup:
-    """Grouped vertical bars: one group per category, one bar per series."""
-    left, right, top, bottom = 48, 12, 40, 36
+              chart_id: str, y_label: str = "", width: int = 640, height: int = 300) -> Markup:
+    """Grouped vertical bars: one group per category, one bar per series. The drawing scales to the
+    width of its box (``viewBox``); text stays about 16 px on a 10" tablet in portrait."""
+    left, right, top, bottom = 52, 12, 44, 36
     groups = max(1, len(categories))
-    group_w = bar_width * len(series) + 10
-    width = max(320, left + right + groups * group_w)
-    plot_h = height - top - bottom
+    plot_w, plot_h = width - left - right, height - top - bottom
+    group_w = plot_w / groups
+    bar_w = min(28.0, group_w * 0.8 / max(1, len(series)))
     y_max = nice_ceiling(max((v for s in series for v in s.values), default=0))
+    label_every = max(1, math.ceil(groups * 44 / plot_w))    # thin out category labels that would overlap
 
     def y(v: float) -> float:
         return top + plot_h - (v / y_max) * plot_h
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
-           f'width="100%" preserveAspectRatio="xMinYMin meet" aria-labelledby="{chart_id}-title {chart_id}-desc" '
-           f'font-family="system-ui, sans-serif" font-size="13">',
+           f'aria-labelledby="{chart_id}-title {chart_id}-desc" font-family="system-ui, sans-serif" font-size="15">',
            f'<title id="{chart_id}-title">{escape(title)}</title>',
            f'<desc id="{chart_id}-desc">{escape(description)}</desc>']
-    # grid and y axis labels
-    for i in range(5):
+    for i in range(5):                                       # grid lines and the y axis
         v = y_max * i / 4
         gy = y(v)
         out.append(f'<line x1="{left}" x2="{width - right}" y1="{gy:.1f}" y2="{gy:.1f}" stroke="{GRID}" '
                    f'stroke-width="1"/>')
-        out.append(f'<text x="{left - 6}" y="{gy + 4:.1f}" text-anchor="end" fill="{MUTED}">{_num(v)}</text>')
+        out.append(f'<text x="{left - 6}" y="{gy + 5:.1f}" text-anchor="end" fill="{MUTED}">{_num(v)}</text>')
+    lx = left
     if y_label:
-        out.append(f'<text x="{left}" y="{top - 24}" fill="{MUTED}">{escape(y_label)}</text>')
-    # legend
-    lx = left + (120 if y_label else 0)
-    for k, s in enumerate(series):
-        colour = PALETTE[k % len(PALETTE)]
-        out.append(f'<rect x="{lx}" y="{top - 34}" width="12" height="12" fill="{colour}"/>')
-        out.append(f'<text x="{lx + 16}" y="{top - 24}" fill="{INK}">{escape(s.label)}</text>')
-        lx += 16 + 9 * len(s.label) + 16
-    # bars
-    for g, category in enumerate(categories):
-        gx = left + g * group_w + 5
+        out.append(f'<text x="{left}" y="{top - 26}" fill="{MUTED}">{escape(y_label)}</text>')
+        lx += 10 * len(y_label) + 24
+    for k, s in enumerate(series):                           # legend
+        out.append(f'<rect x="{lx}" y="{top - 38}" width="14" height="14" fill="{PALETTE[k % len(PALETTE)]}"/>')
+        out.append(f'<text x="{lx + 20}" y="{top - 26}" fill="{INK}">{escape(s.label)}</text>')
+        lx += 20 + 9 * len(s.label) + 24
+    for g, category in enumerate(categories):                # bars
+        gx = left + g * group_w + (group_w - bar_w * len(series)) / 2
         for k, s in enumerate(series):
             v = s.values[g] if g < len(s.values) else 0
             by = y(v)
-            out.append(f'<rect class="chart__bar" x="{gx + k * bar_width}" y="{by:.1f}" width="{bar_width - 2}" '
+            out.append(f'<rect class="chart__bar" x="{gx + k * bar_w:.1f}" y="{by:.1f}" width="{bar_w - 2:.1f}" '
                        f'height="{top + plot_h - by:.1f}" fill="{PALETTE[k % len(PALETTE)]}">'
                        f'<title>{escape(category)} · {escape(s.label)}: {_num(v)}</title></rect>')
-        out.append(f'<text x="{gx + bar_width * len(series) / 2:.1f}" y="{height - bottom + 18}" '
-                   f'text-anchor="middle" fill="{INK}">{escape(category)}</text>')
+        if g % label_every == 0:
+            out.append(f'<text x="{left + (g + 0.5) * group_w:.1f}" y="{height - bottom + 22}" text-anchor="middle" '
+                       f'fill="{INK}">{escape(category)}</text>')
     out.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{INK}" '
                f'stroke-width="1"/>')
     out.append("</svg>")

@@ -1,10 +1,12 @@
 """Today's totals for one booth and one local day: every indicator of DOMAIN.md that a booth can know.
 
 Plain functions of the database: no request, no ``g``; the caller passes the booth, the day, the signed
-clinical settings and ``now``. A handful of aggregate queries (visits, consents, devices with their
-current results, counseling, referrals, stock, shifts) and one pass in Python over the rows: the booth
-conclusion per visit and disease comes from ``booth.screening.algorithm.derive`` — the same function the
-visit card uses — so the totals can never disagree with what the counselor saw.
+clinical settings and ``now``. A handful of queries (visits, consents, devices with their current results
+in visit order, then grouped counseling, referrals, stock and shifts) and one pass in Python over the rows,
+one visit at a time: the booth conclusion per visit and disease comes from
+``booth.screening.algorithm.derive`` — the same function the visit card uses — so the totals can never
+disagree with what the counselor saw. It is worked out once per distinct sequence of devices (most people
+share a handful), and per visit and device only small ints and strings are kept (2,000 visits: ≈ 70 ms).
 
 Definitions (the dashboard shows them in words too):
 
@@ -19,7 +21,8 @@ Definitions (the dashboard shows them in words too):
   positive are left out of both (DOMAIN.md: excluded from yield) — they still appear in the counts.
 - *Devices used*: every device started (each uses a kit), repeats and second tests included. A device is
   *invalid* when one of its current results is invalid; *invalid for timing* when read too early or too
-  late. A *repeat* is a device started for a visit and disease that already had an invalid device.
+  late. Every device after a person's first for a test is a *repeat* (started after an invalid one, before
+  a valid result) or a *second test* (two-test algorithm: started after a valid reactive first test).
 - *Tester-hours*: shift time, within the day and up to ``now``, of staff with the tester role or who
   started a device that day; *tests per tester-hour* = devices used / tester-hours.
 - *Arrival → result*: from arrival to the read time of the last device that gave that visit a valid
@@ -28,8 +31,9 @@ Definitions (the dashboard shows them in words too):
 """
 from __future__ import annotations
 
+import json
 import statistics
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -53,9 +57,29 @@ DIMENSIONS = ("age_band", "gender_identity", "key_population", "beneficiary")
 UNKNOWN = "unknown"
 
 
-def _key(column):
-    """An id column read as it is stored (no UUID object per row: these ids are only dictionary keys here)."""
+def _raw(column):
+    """A column read as it is stored, without a Python type per row: ids (only dictionary keys here), times
+    (parsed only where needed, see ``_naive_utc``) and JSON. On SQLite that is text; other drivers may
+    already give UUIDs, datetimes and lists, which the code below accepts too."""
     return type_coerce(column, String).label(column.key)
+
+
+def _naive_utc(value) -> datetime | None:
+    """A stored UTC time as a naive UTC datetime (SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` text)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+
+
+def _local_hour(day: date, tz: ZoneInfo):
+    """naive UTC datetime → local hour; one addition when the day has a single UTC offset (no DST change)."""
+    first = datetime.combine(day, time(0), tz).utcoffset()
+    last = datetime.combine(day, time(23, 59), tz).utcoffset()
+    if first == last:
+        return lambda when: (when + first).hour
+    return lambda when: when.replace(tzinfo=timezone.utc).astimezone(tz).hour
 
 
 def rate(numerator: int, denominator: int) -> float | None:
@@ -80,6 +104,7 @@ class DiseaseTotals:
     yield_reactive: int = 0           # positivity numerator (known positives excluded for HIV)
     yield_with_result: int = 0        # positivity denominator
     devices: int = 0
+    running: int = 0                  # devices still developing (no result yet)
     invalid: int = 0
     invalid_timing: int = 0
     repeats: int = 0
@@ -91,7 +116,8 @@ class DiseaseTotals:
 
     @property
     def invalid_rate(self) -> float | None:
-        return rate(self.invalid, self.devices)
+        """Invalid results among the devices of this test that have a result."""
+        return rate(self.invalid, self.devices - self.running)
 
 
 @dataclass
@@ -146,10 +172,6 @@ class DataQuality:
     visits_tested_without_consent: int = 0
     devices_not_synced: int = 0
     sync_available: bool = False       # no sync yet: every device of the day is "not synced"
-
-    @property
-    def problems(self) -> int:
-        return self.running_past_window + self.results_without_read_time + self.visits_tested_without_consent
 
 
 @dataclass
@@ -221,6 +243,12 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
+# bits kept per visit and per device (plain ints in dictionaries: nothing per row for the garbage collector)
+KNOWN, OPEN = 1, 2                                             # visit
+TESTED, RESULT, REACTIVE, PENDING = 1, 2, 4, 8                 # visit outcome
+RUNNING, INVALID, TIMED_OUT, VALID, HAS_RESULT, REPEAT = 1, 2, 4, 8, 16, 32   # device
+
+
 def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: datetime) -> DailyTotals:
     """Every total of one booth's day. ``settings``: the signed clinical settings (or None)."""
     tz = ZoneInfo(tz_name)
@@ -228,227 +256,273 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     offered = list(settings.diseases) if settings is not None else []
     t = DailyTotals(booth_id=booth_id, day=day, now=now, timezone=tz_name)
     of_day = and_(Visit.booth_id == booth_id, Visit.day == day)
+    conn = session.connection()      # Core rows: no ORM loading machinery for a few thousand tuples
+    local_hour = _local_hour(day, tz)
+    hour_visits, hour_devices = Counter(), Counter()
 
     # ---------------------------------------------------------------- visits
-    visits = {}
-    hours: dict[int, HourTotals] = {}
+    visit_bits: dict = {}
+    arrived: dict = {}
+    profile_of: dict = {}                 # visit → id of its (age band, gender, beneficiary, key populations)
+    profiles: dict[tuple, int] = {}
+    states = Counter()
+    for vid, arrived_at, state, first_time, last_test, known, exposure, age, gender, beneficiary, asked, kps in \
+            conn.execute(select(_raw(Visit.id), _raw(Visit.arrived_at), Visit.final_state, Visit.first_time,
+                                Visit.last_test, Visit.known_hiv_positive, Visit.exposure_72h, Visit.age_band,
+                                Visit.gender_identity, Visit.beneficiary, Visit.key_populations_asked,
+                                _raw(Visit.key_populations)).where(of_day)):
+        states[state] += 1
+        t.first_time += first_time is True
+        t.last_test_over_12m += last_test == "gt12m"
+        t.known_positive += known is True
+        t.exposure_72h += exposure is True
+        hour_visits[local_hour(_naive_utc(arrived_at))] += 1
+        visit_bits[vid] = (KNOWN if known is True else 0) | (OPEN if state is None else 0)
+        arrived[vid] = arrived_at
+        key = (age, gender, beneficiary, bool(asked), (kps if isinstance(kps, str) else tuple(kps or ())) if asked
+               else None)
+        profile_of[vid] = profiles.setdefault(key, len(profiles))
+    t.visits = len(visit_bits)
+    t.open_visits, t.done = states[None], states["done"]
+    t.left_before_result, t.left_before_test = states["left_before_result"], states["left_before_test"]
 
-    def hour_of(when: datetime) -> HourTotals:
-        h = when.astimezone(tz).hour
-        if h not in hours:
-            hours[h] = HourTotals(h)
-        return hours[h]
-
-    for row in session.execute(select(_key(Visit.id), Visit.arrived_at, Visit.final_state, Visit.first_time,
-                                      Visit.last_test, Visit.known_hiv_positive, Visit.exposure_72h, Visit.age_band,
-                                      Visit.gender_identity, Visit.beneficiary, Visit.key_populations_asked,
-                                      Visit.key_populations).where(of_day)):
-        visits[row.id] = row
-        t.visits += 1
-        state = row.final_state
-        if state is None:
-            t.open_visits += 1
-        elif state == "done":
-            t.done += 1
-        elif state == "left_before_result":
-            t.left_before_result += 1
-        elif state == "left_before_test":
-            t.left_before_test += 1
-        t.first_time += row.first_time is True
-        t.last_test_over_12m += row.last_test == "gt12m"
-        t.known_positive += row.known_hiv_positive is True
-        t.exposure_72h += row.exposure_72h is True
-        hour_of(row.arrived_at).visits += 1
-
-    # ---------------------------------------------------------------- consents (current entries only)
-    consent: dict[tuple, bool] = {}
-    refused, consented = Counter(), Counter()
-    for visit_id, disease, given in session.execute(
-            select(_key(Consent.visit_id), Consent.disease, Consent.given).join(Visit, Visit.id == Consent.visit_id)
+    # ---------------------------------------------------------------- consents and refusals (current entries)
+    consented, refused = Counter(), Counter()
+    given: set = set()
+    for vid, disease, ok in conn.execute(
+            select(_raw(Consent.visit_id), Consent.disease, Consent.given).join(Visit, Visit.id == Consent.visit_id)
             .where(of_day, Consent.voided_at.is_(None))):
-        consent[(visit_id, disease)] = given
-        (consented if given else refused)[disease] += 1
-
-    # ---------------------------------------------------------------- devices and their current results
-    rows = session.execute(
-        select(_key(Screening.id), _key(Screening.visit_id), _key(Screening.lot_id), KitProduct.code, KitProduct.targets_csv,
-               Screening.started_at, Screening.started_by, Screening.state, Screening.read_at,
-               Screening.read_until_s, ScreeningResult.disease, ScreeningResult.outcome,
-               ScreeningResult.invalid_reason)
-        .join(Visit, Visit.id == Screening.visit_id).join(KitProduct, KitProduct.id == Screening.product_id)
-        .outerjoin(ScreeningResult, and_(ScreeningResult.screening_id == Screening.id,
-                                         ScreeningResult.voided_at.is_(None)))
-        .where(of_day).order_by(Screening.started_at, Screening.id)).all()
-    devices: dict = {}                                   # screening id → facts about the device
-    entries: dict[tuple, list] = defaultdict(list)       # (visit, disease) → [(device id, product, outcome, reason)]
-    for r in rows:
-        dev = devices.get(r.id)
-        if dev is None:
-            dev = devices[r.id] = {"visit": r.visit_id, "lot": r.lot_id, "state": r.state, "read_at": r.read_at,
-                                   "started_by": r.started_by, "invalid": False, "timing": False, "valid": False,
-                                   "has_result": False, "repeat": False}
-            t.devices.used += 1
-            hour_of(r.started_at).devices += 1
-            if r.state == "running":
-                t.devices.running += 1
-                if now > r.started_at + timedelta(seconds=r.read_until_s):
-                    t.quality.running_past_window += 1
-                for d in r.targets_csv.split(","):
-                    if d in DISEASES and (d in offered or settings is None):
-                        entries[(r.visit_id, d)].append((r.id, r.code, None, None))   # no result yet
-            elif r.state == "read":
-                t.devices.read += 1
-            elif r.state == "closed_out":
-                t.devices.closed_out += 1
-        if r.disease is None:
-            continue
-        dev["has_result"] = True
-        if r.outcome == "invalid":
-            dev["invalid"] = True
-            dev["timing"] = dev["timing"] or r.invalid_reason in TIMING
+        if ok:
+            consented[disease] += 1
+            given.add(f"{vid}:{disease}")
         else:
-            dev["valid"] = True
-        entries[(r.visit_id, r.disease)].append((r.id, r.code, r.outcome, r.invalid_reason))
-    for dev in devices.values():
-        t.devices.invalid += dev["invalid"]
-        t.devices.invalid_timing += dev["timing"]
-        if dev["has_result"] and dev["read_at"] is None:
-            t.quality.results_without_read_time += 1
-    t.quality.devices_not_synced = t.devices.used   # no sync yet (sync issue): nothing has left the node
+            refused[disease] += 1
 
-    # ---------------------------------------------------------------- conclusions per visit and disease
-    shown = [d for d in DISEASES if d in offered or any(k[1] == d for k in entries)]
+    # ---------------------------------------------------------------- devices, one visit at a time
+    products = {pid: (code, [d for d in targets.split(",") if d in DISEASES and (d in offered or settings is None)])
+                for pid, code, targets in conn.execute(select(_raw(KitProduct.id), KitProduct.code,
+                                                              KitProduct.targets_csv))}
+    algorithms = {d: algorithm.Algorithm.ONE_TEST if settings is None or d == "syphilis"
+                  else algorithm.Algorithm(settings.algorithm(d)) for d in DISEASES}
+    dev_bits: dict = {}
+    dev_lot: dict = {}
+    dev_read_at: dict = {}
+    starters: set = set()
+    outcome_of: dict = {}                 # visit → TESTED | RESULT | REACTIVE | PENDING
+    patterns: dict[tuple, Pattern] = {}
+    followed: Counter = Counter()         # pattern key → number of (visit, disease) pairs that followed it
+    minutes: list[float] = []
+    no_consent = 0
+    now_utc = _naive_utc(now)
+
+    def finish_visit(vid, by_disease: dict) -> None:
+        """Conclusions of one visit, per disease (its devices in the order they were started)."""
+        nonlocal no_consent
+        bits = visit_bits[vid]
+        out, last_valid, missing_consent = TESTED, None, False
+        for disease, devs in by_disease.items():
+            known = disease == "hiv" and bool(bits & KNOWN)
+            key = (disease, tuple((code, outcome, reason) for _st, _sid, code, outcome, reason in devs), known,
+                   bool(bits & OPEN))
+            pat = patterns.get(key)
+            if pat is None:
+                pat = patterns[key] = _pattern(disease, key[1], algorithms[disease], known=known, open_visit=key[3],
+                                               offered=disease in offered)
+            followed[key] += 1
+            for i in pat.repeat_at:
+                dev_bits[devs[i][1]] |= REPEAT
+            missing_consent = missing_consent or f"{vid}:{disease}" not in given
+            if pat.category is None:
+                out |= PENDING
+                continue
+            if pat.category in WITH_RESULT:
+                out |= RESULT
+                if pat.category is Conclusion.REACTIVE_NEEDS_CONFIRMATION:
+                    out |= REACTIVE
+            for i in pat.valid_at:
+                read_at = dev_read_at[devs[i][1]]   # as stored: comparable within one database
+                if read_at is not None and (last_valid is None or read_at > last_valid):
+                    last_valid = read_at
+        outcome_of[vid] = out
+        no_consent += missing_consent
+        if last_valid is not None and not out & PENDING:
+            minutes.append((_naive_utc(last_valid) - _naive_utc(arrived[vid])).total_seconds() / 60)
+
+    current, by_disease = None, {}
+    for sid, vid, lot_id, product_id, started_at, started_by, state, read_at, read_until_s, disease, outcome, \
+            reason in conn.execute(
+            select(_raw(Screening.id), _raw(Screening.visit_id), _raw(Screening.lot_id), _raw(Screening.product_id),
+                   _raw(Screening.started_at), Screening.started_by, Screening.state, _raw(Screening.read_at),
+                   Screening.read_until_s, ScreeningResult.disease, ScreeningResult.outcome,
+                   ScreeningResult.invalid_reason)
+            .join(Visit, Visit.id == Screening.visit_id)
+            .outerjoin(ScreeningResult, and_(ScreeningResult.screening_id == Screening.id,
+                                             ScreeningResult.voided_at.is_(None)))
+            .where(of_day).order_by(Screening.visit_id, Screening.started_at, Screening.id)):
+        if vid != current:
+            if current is not None:
+                finish_visit(current, by_disease)
+            current, by_disease = vid, {}
+        code, targets = products[product_id]
+        bits = dev_bits.get(sid)
+        if bits is None:
+            bits = 0
+            dev_lot[sid], dev_read_at[sid] = lot_id, read_at
+            if started_by:
+                starters.add(started_by)
+            started = _naive_utc(started_at)
+            hour_devices[local_hour(started)] += 1
+            if state == "running":
+                bits = RUNNING
+                t.devices.running += 1
+                t.quality.running_past_window += now_utc > started + timedelta(seconds=read_until_s)
+                for d in targets:
+                    by_disease.setdefault(d, []).append((started_at, sid, code, None, None))   # no result yet
+            elif state == "read":
+                t.devices.read += 1
+            elif state == "closed_out":
+                t.devices.closed_out += 1
+        if disease is not None:
+            bits |= HAS_RESULT | ((INVALID | (TIMED_OUT if reason in TIMING else 0)) if outcome == "invalid"
+                                  else VALID)
+            by_disease.setdefault(disease, []).append((started_at, sid, code, outcome, reason))
+        dev_bits[sid] = bits
+    if current is not None:
+        finish_visit(current, by_disease)
+
+    d_ = t.devices
+    d_.used = len(dev_bits)
+    for sid, bits in dev_bits.items():
+        d_.invalid += bool(bits & INVALID)
+        d_.invalid_timing += bool(bits & TIMED_OUT)
+        d_.repeats += bool(bits & REPEAT)
+        t.quality.results_without_read_time += bool(bits & HAS_RESULT) and dev_read_at[sid] is None
+    t.quality.devices_not_synced = d_.used   # no sync yet (sync issue): nothing has left the node
+    busy = hour_visits | hour_devices
+    t.hours = [HourTotals(h, hour_visits[h], hour_devices[h]) for h in range(min(busy), max(busy) + 1)] \
+        if busy else []
+
+    shown = [d for d in DISEASES if d in offered or any(key[0] == d for key in followed)]
     per_disease = {d: DiseaseTotals(d, d in offered, consented=consented[d], refused=refused[d]) for d in shown}
-    tested_visits, result_visits, reactive_visits, no_consent_visits, pending = set(), set(), set(), set(), set()
-    memo: dict[tuple, algorithm.Reading] = {}
-
-    def reading(product: str, outcome: str) -> algorithm.Reading:   # immutable: one object per pair
-        r = memo.get((product, outcome))
-        if r is None:
-            r = memo[(product, outcome)] = algorithm.Reading(product, algorithm.Outcome(outcome))
-        return r
-    last_valid_read: dict = {}
-    for (visit_id, disease), devs in entries.items():
-        v = visits[visit_id]
-        dt = per_disease[disease]
-        tested_visits.add(visit_id)
-        dt.tested += 1
-        dt.devices += len(devs)
-        if not consent.get((visit_id, disease)):
-            no_consent_visits.add(visit_id)
-        known = disease == "hiv" and v.known_hiv_positive is True
-        algo = algorithm.Algorithm(settings.algorithm(disease)) if settings is not None \
-            else algorithm.Algorithm.ONE_TEST
-        if disease == "syphilis":
-            algo = algorithm.Algorithm.ONE_TEST
-        # every device after the first is either a repeat (after an invalid one) or a second test (after a
-        # valid reactive first test, two-test algorithm)
-        seen_invalid = running = first_valid = False
-        for dev_id, _product, outcome, reason in devs:
-            if seen_invalid:
-                dt.repeats += 1
-                devices[dev_id]["repeat"] = True
-            elif first_valid == "reactive" and algo is algorithm.Algorithm.TWO_TEST:
-                dt.second_tests += 1
-            if outcome is None:
-                running = True
-            elif outcome == "invalid":
-                dt.invalid += 1
-                dt.invalid_timing += reason in TIMING
-                seen_invalid = True
-            else:
-                seen_invalid = False
-                first_valid = first_valid or outcome
-                read_at = devices[dev_id]["read_at"]
-                if read_at is not None and (visit_id not in last_valid_read or read_at > last_valid_read[visit_id]):
-                    last_valid_read[visit_id] = read_at
-        readings = [reading(p, o) for _i, p, o, _r in devs if o is not None]
-        derived = algorithm.derive(algorithm.Disease(disease), readings, algorithm=algo,
-                                   consented=bool(consent.get((visit_id, disease))), known_positive=known,
-                                   offered=disease in offered)
-        if v.final_state is None and (running or not derived.final):
-            dt.in_progress += 1
-            pending.add(visit_id)
-            continue
-        conclusion = algorithm.closed_out(derived)
-        if conclusion in WITH_RESULT:
-            dt.with_result += 1
-            result_visits.add(visit_id)
-            if known:
-                dt.known_positive_tested += 1
-            else:
-                dt.yield_with_result += 1
-        if conclusion is Conclusion.NON_REACTIVE:
-            dt.non_reactive += 1
-        elif conclusion is Conclusion.REACTIVE_NEEDS_CONFIRMATION:
-            dt.reactive += 1
-            reactive_visits.add(visit_id)
-            dt.yield_reactive += not known
-        elif conclusion is Conclusion.DISCORDANT_NEEDS_LAB:
-            dt.discordant += 1
-        elif conclusion is Conclusion.INVALID_UNRESOLVED:
-            dt.unresolved += 1
-    for dev in devices.values():
-        t.devices.repeats += dev["repeat"]
+    for key, n in followed.items():
+        patterns[key].add_to(per_disease[key[0]], n)
     t.diseases = [per_disease[d] for d in shown]
-    t.tested_people = len(tested_visits)
-    t.with_result_people = len(result_visits)
-    t.quality.visits_tested_without_consent = len(no_consent_visits)
-    minutes = [(read_at - visits[v].arrived_at).total_seconds() / 60 for v, read_at in last_valid_read.items()
-               if v not in pending]
+    t.tested_people = len(outcome_of)
+    t.with_result_people = sum(1 for out in outcome_of.values() if out & RESULT)
     t.median_minutes_to_result = round(statistics.median(minutes), 1) if minutes else None
+    t.quality.visits_tested_without_consent = no_consent
 
-    # ---------------------------------------------------------------- disaggregations
-    t.by = _disaggregate(visits.values(), tested_visits, result_visits, reactive_visits)
-
-    # ---------------------------------------------------------------- counseling
-    _counseling(session, t, of_day)
-    # ---------------------------------------------------------------- referrals (cancelled ones do not count)
-    for reason, destination, n in session.execute(
-            select(Referral.reason, Destination.name, func.count()).join(Visit, Visit.id == Referral.visit_id)
-            .join(Destination, Destination.id == Referral.destination_id)
-            .where(of_day, Referral.status != "cancelled").group_by(Referral.reason, Destination.name)):
-        t.referrals += n
-        t.referrals_by_reason[reason] = t.referrals_by_reason.get(reason, 0) + n
-        t.referrals_by_destination[destination] = t.referrals_by_destination.get(destination, 0) + n
-    t.prep_referrals = t.referrals_by_reason.get("prep", 0)
-    t.pep_fast_tracks = t.referrals_by_reason.get("pep_urgent", 0)
-
-    # ---------------------------------------------------------------- stock
-    _stock(session, t, booth_id, start, end, day, devices)
-    # ---------------------------------------------------------------- shifts
-    testers = {dev["started_by"] for dev in devices.values() if dev["started_by"]}
-    t.tester_hours = _tester_hours(session, booth_id, start, min(end, max(now, start)), testers)
-
-    t.hours = [hours.get(h) or HourTotals(h) for h in range(min(hours), max(hours) + 1)] if hours else []
+    t.by = _disaggregate(profiles, profile_of, outcome_of)
+    _counseling(conn, t, of_day)
+    _referrals(conn, t, of_day)
+    wasted = Counter(dev_lot[sid] for sid, bits in dev_bits.items() if not bits & (RUNNING | VALID))
+    _stock(conn, t, booth_id, start, end, day, wasted)
+    t.tester_hours = _tester_hours(conn, booth_id, start, min(end, max(now, start)), starters)
     return t
 
 
-def _disaggregate(visits, tested, with_result, reactive) -> dict:
+@dataclass
+class Pattern:
+    """What one (visit, disease) adds to the totals, worked out once per distinct sequence of devices:
+    most people have the same few sequences (one non-reactive device, an invalid then a repeat …)."""
+    category: Conclusion | None          # None: still in progress (open visit, a next step pending)
+    invalid: int = 0
+    invalid_timing: int = 0
+    repeat_at: tuple = ()                # positions of devices started after an invalid one
+    second_tests: int = 0
+    valid_at: tuple = ()                 # positions of devices with a valid result
+    known: bool = False                  # HIV, said to be known positive: left out of positivity
+    running: int = 0
+
+    def add_to(self, dt: DiseaseTotals, n: int = 1) -> None:
+        """Add ``n`` (visit, disease) pairs that followed this pattern."""
+        dt.tested += n
+        dt.devices += n * (len(self.valid_at) + self.invalid + self.running)
+        dt.running += n * self.running
+        dt.invalid += n * self.invalid
+        dt.invalid_timing += n * self.invalid_timing
+        dt.repeats += n * len(self.repeat_at)
+        dt.second_tests += n * self.second_tests
+        c = self.category
+        if c is None:
+            dt.in_progress += n
+            return
+        if c in WITH_RESULT:
+            dt.with_result += n
+            if self.known:
+                dt.known_positive_tested += n
+            else:
+                dt.yield_with_result += n
+        if c is Conclusion.NON_REACTIVE:
+            dt.non_reactive += n
+        elif c is Conclusion.REACTIVE_NEEDS_CONFIRMATION:
+            dt.reactive += n
+            if not self.known:
+                dt.yield_reactive += n
+        elif c is Conclusion.DISCORDANT_NEEDS_LAB:
+            dt.discordant += n
+        elif c is Conclusion.INVALID_UNRESOLVED:
+            dt.unresolved += n
+
+
+def _pattern(disease: str, devs: tuple, algo: algorithm.Algorithm, *, known: bool, open_visit: bool,
+             offered: bool) -> Pattern:
+    """``devs``: (product, outcome or None while running, invalid reason) in the order started.
+
+    Every device after the first is a repeat (after an invalid one) or, with the two-test algorithm, a
+    second test (after a valid reactive first test)."""
+    invalid = timing = second = running = 0
+    repeat_at, valid_at = [], []
+    seen_invalid, first_valid = False, None
+    for i, (_product, outcome, reason) in enumerate(devs):
+        if seen_invalid:
+            repeat_at.append(i)
+        elif first_valid == "reactive" and algo is algorithm.Algorithm.TWO_TEST:
+            second += 1
+        if outcome is None:
+            running += 1
+        elif outcome == "invalid":
+            invalid += 1
+            timing += reason in TIMING
+            seen_invalid = True
+        else:
+            seen_invalid = False
+            first_valid = first_valid or outcome
+            valid_at.append(i)
+    derived = algorithm.derive(algorithm.Disease(disease),
+                               [algorithm.Reading(p, algorithm.Outcome(o)) for p, o, _r in devs if o is not None],
+                               algorithm=algo, consented=True, known_positive=known, offered=offered)
+    category = None if open_visit and (running or not derived.final) else algorithm.closed_out(derived)
+    return Pattern(category, invalid, timing, tuple(repeat_at), second, tuple(valid_at), known, running)
+
+
+def _disaggregate(profiles: dict, profile_of: dict, outcome_of: dict) -> dict:
     """Visits, people tested, with a result and reactive (any test) by age band, gender identity, key
     population (a person can count in several) and social-security status."""
-    out: dict[str, dict[str, dict[str, int]]] = {d: {} for d in DIMENSIONS}
-    for v in visits:
-        flags = (1, v.id in tested, v.id in with_result, v.id in reactive)
-        if not v.key_populations_asked:
+    per_profile = Counter((pid, outcome_of.get(vid, 0)) for vid, pid in profile_of.items())
+    cells_of = {}
+    for (age, gender, beneficiary, asked, raw_kps), pid in profiles.items():
+        if not asked:
             kps = ("not_asked",)
         else:
-            kps = tuple(v.key_populations or ()) or ("none",)
-        for dimension, values in (("age_band", (v.age_band,)), ("gender_identity", (v.gender_identity,)),
-                                  ("key_population", kps), ("beneficiary", (v.beneficiary,))):
-            for value in values:
-                cell = out[dimension].get(value or UNKNOWN)
-                if cell is None:
-                    cell = out[dimension][value or UNKNOWN] = [0, 0, 0, 0]
-                for i, flag in enumerate(flags):
-                    cell[i] += flag
-    return {d: {value: dict(zip(("visits", "tested", "with_result", "reactive"), cell))
-                for value, cell in cells.items()} for d, cells in out.items()}
+            kps = tuple(json.loads(raw_kps) if isinstance(raw_kps, str) else raw_kps or ()) or ("none",)
+        cells_of[pid] = [("age_band", age), ("gender_identity", gender), ("beneficiary", beneficiary)] + \
+            [("key_population", kp) for kp in kps]
+    out: dict[str, dict[str, dict[str, int]]] = {d: {} for d in DIMENSIONS}
+    for (pid, bits), n in per_profile.items():
+        for dimension, value in cells_of[pid]:
+            cell = out[dimension].setdefault(value or UNKNOWN, {"visits": 0, "tested": 0, "with_result": 0,
+                                                                "reactive": 0})
+            cell["visits"] += n
+            cell["tested"] += n * bool(bits & TESTED)
+            cell["with_result"] += n * bool(bits & RESULT)
+            cell["reactive"] += n * bool(bits & REACTIVE)
+    return out
 
 
-def _counseling(session, t: DailyTotals, of_day) -> None:
+def _counseling(conn, t: DailyTotals, of_day) -> None:
     live = and_(of_day, Counseling.voided_at.is_(None), Counseling.finished_at.is_not(None))
-    for kind, n, minutes, given in session.execute(
+    for kind, n, minutes, given in conn.execute(
             select(Counseling.kind, func.count(), func.coalesce(func.sum(Counseling.minutes), 0),
                    func.coalesce(func.sum(case((Counseling.result_given.is_(True), 1), else_=0)), 0))
             .join(Visit, Visit.id == Counseling.visit_id).where(live).group_by(Counseling.kind)):
@@ -458,21 +532,36 @@ def _counseling(session, t: DailyTotals, of_day) -> None:
         elif kind == "post":
             t.post_counseling = n
             t.result_and_post_counseling = int(given)
-    prep, pep = session.execute(
+    # a visit may say so at pre- and post-test counseling: count people once
+    prep, pep = conn.execute(
         select(func.count(func.distinct(case((Counseling.prep_interest.is_(True), Counseling.visit_id)))),
                func.count(func.distinct(case((Counseling.pep_need.is_(True), Counseling.visit_id)))))
         .join(Visit, Visit.id == Counseling.visit_id).where(live)).one()
     t.prep_interest, t.pep_need = prep, pep
 
 
-def _stock(session, t: DailyTotals, booth_id, start: datetime, end: datetime, day: date, devices: dict) -> None:
+def _referrals(conn, t: DailyTotals, of_day) -> None:
+    """Referrals issued for today's visits, by reason and destination (cancelled ones do not count)."""
+    for reason, destination, n in conn.execute(
+            select(Referral.reason, Destination.name, func.count()).join(Visit, Visit.id == Referral.visit_id)
+            .join(Destination, Destination.id == Referral.destination_id)
+            .where(of_day, Referral.status != "cancelled").group_by(Referral.reason, Destination.name)):
+        t.referrals += n
+        t.referrals_by_reason[reason] = t.referrals_by_reason.get(reason, 0) + n
+        t.referrals_by_destination[destination] = t.referrals_by_destination.get(destination, 0) + n
+    t.prep_referrals = t.referrals_by_reason.get("prep", 0)
+    t.pep_fast_tracks = t.referrals_by_reason.get("pep_urgent", 0)
+
+
+def _stock(conn, t: DailyTotals, booth_id, start: datetime, end: datetime, day: date, wasted_devices: Counter
+           ) -> None:
     today = and_(StockMovement.at >= start, StockMovement.at < end)
 
     def today_sum(condition, sign=1):
         return func.coalesce(func.sum(case((and_(today, condition), sign * StockMovement.quantity), else_=0)), 0)
 
     # supplies: handed out today, on hand now
-    for item, handed_out, on_hand in session.execute(
+    for item, handed_out, on_hand in conn.execute(
             select(StockMovement.item, today_sum(StockMovement.kind == "handed_out", -1),
                    func.sum(StockMovement.quantity))
             .where(StockMovement.booth_id == booth_id, StockMovement.lot_id.is_(None))
@@ -483,28 +572,29 @@ def _stock(session, t: DailyTotals, booth_id, start: datetime, end: datetime, da
         t.supplies_handed_out.setdefault(item, 0)
         t.supplies_on_hand.setdefault(item, 0)
 
-    # kits: per lot
-    wasted_devices = Counter(dev["lot"] for dev in devices.values()
-                             if dev["state"] != "running" and not dev["valid"])
-    for (lot_id, product, lot_number, expires_on, quarantined_at, received, used, wasted, adjusted,
-         on_hand) in session.execute(
-            select(_key(KitLot.id), KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at,
-                   today_sum(StockMovement.kind == "received"), today_sum(StockMovement.kind == "used", -1),
-                   today_sum(StockMovement.kind == "wasted", -1),
-                   today_sum(StockMovement.kind.in_(("adjustment", "count"))), func.sum(StockMovement.quantity))
-            .join(StockMovement, StockMovement.lot_id == KitLot.id).join(KitProduct, KitProduct.id == KitLot.product_id)
-            .where(StockMovement.booth_id == booth_id)
-            .group_by(KitLot.id, KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at)
+    # kits, per lot: a device started today without a valid result (invalid, closed out) is wasted
+    moves = {lot_id: row for lot_id, *row in conn.execute(
+        select(_raw(StockMovement.lot_id), today_sum(StockMovement.kind == "received"),
+               today_sum(StockMovement.kind == "used", -1), today_sum(StockMovement.kind == "wasted", -1),
+               today_sum(StockMovement.kind.in_(("adjustment", "count"))), func.sum(StockMovement.quantity))
+        .where(StockMovement.booth_id == booth_id, StockMovement.lot_id.is_not(None))
+        .group_by(StockMovement.lot_id))}
+    for lot_id, product, lot_number, expires_on, quarantined_at in conn.execute(
+            select(_raw(KitLot.id), KitProduct.name, KitLot.lot_number, KitLot.expires_on, KitLot.quarantined_at)
+            .join(KitProduct, KitProduct.id == KitLot.product_id)
             .order_by(KitLot.expires_on, KitProduct.name, KitLot.lot_number)):
+        if lot_id not in moves:
+            continue     # a lot of the catalogue this booth never received
+        received, used, wasted, adjusted, on_hand = (int(x) for x in moves[lot_id])
         t.lots.append(LotTotals(str(lot_id), product, lot_number, expires_on, (expires_on - day).days,
-                                quarantined_at is not None, received=int(received), used=int(used),
-                                wasted=int(wasted) + wasted_devices[lot_id], adjusted=int(adjusted),
-                                on_hand=int(on_hand)))
+                                quarantined_at is not None, received=received, used=used,
+                                wasted=wasted + wasted_devices[lot_id], adjusted=adjusted, on_hand=on_hand))
 
 
-def _tester_hours(session, booth_id, start: datetime, until: datetime, device_starters: set) -> float:
+def _tester_hours(conn, booth_id, start: datetime, until: datetime, device_starters: set) -> float:
+    """Shift hours within [start, until) of staff with the tester role or who started a device today."""
     total = 0.0
-    for started_at, ended_at, code, roles in session.execute(
+    for started_at, ended_at, code, roles in conn.execute(
             select(Shift.started_at, Shift.ended_at, Staff.code, Staff.roles_csv).join(Staff, Staff.id == Shift.staff_id)
             .where(Shift.booth_id == booth_id, Shift.started_at < until)):
         if "tester" not in roles.split(",") and code not in device_starters:

@@ -17,6 +17,22 @@ from booth.workflow import booth_day
 bp = Blueprint("reports", __name__)
 
 
+@bp.app_template_filter("grouped")
+def grouped(value) -> str:
+    """1234 → "1,234"; 7.25 → "7.3"; None → "—". Mexican Spanish and English group and point alike."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    return f"{value:,}"
+
+
+@bp.app_template_filter("share")
+def share(value) -> str:
+    """0.025 → "2.5%"; None (nothing to divide by) → "—"."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
 @bp.get("/dashboard")
 @role_required(Role.COORDINATOR, passive=True)
 def dashboard():

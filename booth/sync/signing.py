@@ -16,6 +16,9 @@ HEADER_NODE = "X-Vinculo-Node"
 HEADER_TS = "X-Vinculo-Timestamp"
 HEADER_NONCE = "X-Vinculo-Nonce"
 HEADER_SIG = "X-Vinculo-Signature"
+# The correction (seconds) a node added to its own clock after a refusal for time. Not signed and
+# informational only: central uses it to record the node's real clock offset, never to accept a request.
+HEADER_OFFSET = "X-Vinculo-Clock-Offset"
 
 
 def canonical(method: str, path: str, timestamp: int, nonce: str, body: bytes) -> bytes:

@@ -1,0 +1,161 @@
+"""``flask sync …``: a thin command line over the sync services.
+
+Central: ``register-node NAME [--event ID] [--json]``, ``revoke-node ID``, ``nodes [--json]``.
+Booth: ``enroll CENTRAL_URL CODE [--node ID]``, ``ping``.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from booth import clock
+from booth.db import get_by_id
+from booth.extensions import db
+
+sync_cli = AppGroup("sync", help="Sync with the central server: register and enroll nodes, check the channel.")
+
+
+def _need(role: str, what: str) -> None:
+    if current_app.config["ROLE"] != role:
+        where = "the central server (VINCULO_ROLE=central)" if role == "central" else "a booth node"
+        raise click.ClickException(f"{what} runs on {where}")
+
+
+# ---------------------------------------------------------------- central
+
+@sync_cli.command("register-node")
+@click.argument("name")
+@click.option("--event", "event_id", default=None, help="Id of the central event this node serves.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"node": …, "code": …}.')
+def register_node(name, event_id, as_json):
+    """Register a booth node; prints its id and a one-time enrollment code (valid 30 minutes)."""
+    from booth.events.models import Event
+    from booth.sync import services
+
+    _need("central", "register-node")
+    event = None
+    if event_id:
+        event = get_by_id(db.session, Event, event_id)
+        if event is None:
+            raise click.ClickException(f"no event with id {event_id!r}")
+    try:
+        node, code = services.register_node(db.session, name=name, event=event, now=clock.now())
+    except services.SyncError as e:
+        db.session.rollback()
+        raise click.ClickException(e.message) from None
+    db.session.commit()
+    if as_json:
+        click.echo(json.dumps({"node": str(node.id), "code": code}))
+        return
+    click.echo(f"node {node.id}")
+    click.echo(f"code {code}")
+    click.echo(f"on the booth: flask --app wsgi sync enroll CENTRAL_URL {code}  (valid {services.CODE_MINUTES} "
+               "minutes, once)", err=True)
+
+
+@sync_cli.command("revoke-node")
+@click.argument("node_id")
+def revoke_node(node_id):
+    """Revoke a node: its signed requests are refused (403) from now on."""
+    from booth.sync import queries, services
+
+    _need("central", "revoke-node")
+    node = queries.node(db.session, node_id)
+    if node is None:
+        raise click.ClickException(f"no node with id {node_id!r}")
+    services.revoke_node(db.session, node, now=clock.now())
+    db.session.commit()
+    click.echo(f"revoked {node.name} ({node.id})")
+
+
+@sync_cli.command("nodes")
+@click.option("--json", "as_json", is_flag=True)
+def list_nodes(as_json):
+    """The registered nodes: state, event, last seen, clock offset."""
+    from booth.sync import queries
+
+    _need("central", "nodes")
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    data = [{"node": str(n.id), "name": n.name, "state": n.state, "event": str(n.event_id) if n.event_id else None,
+             "enrolled_at": iso(n.enrolled_at), "revoked_at": iso(n.revoked_at), "last_seen_at": iso(n.last_seen_at),
+             "clock_offset_s": n.clock_offset_s} for n in queries.nodes(db.session)]
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    for d in data:
+        offset = "" if d["clock_offset_s"] is None else f"clock {d['clock_offset_s']:+d} s"
+        click.echo(f"{d['node']}  {d['name']:<20} {d['state']:<10} {d['last_seen_at'] or '-':<26} {offset}")
+
+
+# ---------------------------------------------------------------- booth
+
+@sync_cli.command("enroll")
+@click.argument("central_url")
+@click.argument("code")
+@click.option("--node", "node_id", default=None, help="The node id printed with the code (optional check).")
+def enroll(central_url, code, node_id):
+    """Enroll this booth node with the central server using the one-time CODE."""
+    from booth.audit import services as audit
+    from booth.events.queries import this_booth
+    from booth.referrals.services import referral_key
+    from booth.sync import client
+
+    _need("booth", "enroll")
+    if not central_url.startswith(("http://", "https://")):
+        raise click.ClickException("CENTRAL_URL must start with http:// or https://")
+    existing = client.load_state(current_app.instance_path)
+    if existing is not None:
+        raise click.ClickException(f"this node is already enrolled as {existing.node} with {existing.central_url}")
+    booth = this_booth(db.session)
+    if booth is None:
+        raise click.ClickException("set this node up first (its event keeps the central address for QR codes)")
+    try:
+        reply = client.enroll(central_url, code, node_id=node_id, referral_key=referral_key(current_app.instance_path),
+                              timeout=current_app.config["SYNC_TIMEOUT_S"])
+    except client.SyncFailed as e:
+        raise click.ClickException(f"enrollment refused ({e.status or 'no answer'}): {e}") from None
+    base = str(reply["central_base_url"]).rstrip("/")
+    client.save_state(current_app.instance_path, client.NodeState(
+        node=str(reply["node"]), secret=str(reply["secret"]), central_url=central_url.rstrip("/"),
+        central_base_url=base))
+    now = clock.now()
+    event = booth.event
+    event.central_base_url, event.updated_at, event.version = base, now, event.version + 1
+    audit.record(db.session, "sync.enrolled", now=now, record_id=reply["node"])
+    db.session.commit()
+    click.echo(f"enrolled as node {reply['node']}")
+    click.echo(f"QR codes now point to {base}")
+
+
+@sync_cli.command("ping")
+def ping():
+    """Send one signed request to the central server (checks the secret and the clock)."""
+    from booth.sync import client
+
+    _need("booth", "ping")
+    state = client.load_state(current_app.instance_path)
+    if state is None:
+        raise click.ClickException("this node is not enrolled: run `flask --app wsgi sync enroll CENTRAL_URL CODE`")
+    transport = client.Transport(state, lambda: clock.now().timestamp(), timeout=current_app.config["SYNC_TIMEOUT_S"])
+    try:
+        reply = transport.post("ping")
+    except client.SyncFailed as e:
+        raise click.ClickException(f"central refused the request ({e.status or 'no answer'}): {e}") from None
+    if reply.resigned:
+        client.save_state(current_app.instance_path, state)
+        lag = reply.clock_offset_s
+        click.echo(f"clock offset {lag:+d} s: this node's clock is {abs(lag)} s "
+                   f"{'behind' if lag > 0 else 'ahead of'} central's; re-signed with the measured offset")
+    server_time = datetime.fromtimestamp(reply.body["server_time"], timezone.utc).isoformat()
+    click.echo(f"ok: node {reply.body['node']}, central time {server_time}")
+
+
+def register(app) -> None:
+    app.cli.add_command(sync_cli)

@@ -1,0 +1,143 @@
+"""Sync, central side: register a node (one-time code), enroll it (per-node secret), revoke it, and
+check the signature of every request it sends. Plain functions: they flush, the caller commits."""
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from booth.audit import services as audit
+from booth.auth.hashing import token_hash
+from booth.auth.services import CROCKFORD
+from booth.sync import signing
+from booth.sync.models import SyncNode, SyncNonce
+
+CODE_MINUTES = 30
+CODE_LENGTH = 12           # Crockford base32 symbols: 60 bits, shown as XXXX-XXXX-XXXX
+NONCE_KEEP = timedelta(minutes=10)
+HEX_256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SyncError(Exception):
+    """A refused sync request: HTTP status, a short machine-readable code and a sentence for people."""
+
+    def __init__(self, status: int, error: str, message: str, **extra):
+        super().__init__(message)
+        self.status, self.error, self.message, self.extra = status, error, message, extra
+
+    def body(self) -> dict:
+        return {"error": self.error, "message": self.message, **self.extra}
+
+
+def normalize_code(code: str | None) -> str:
+    raw = (code or "").upper().replace("-", "").replace(" ", "")
+    return raw.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def register_node(session, *, name: str, event=None, now: datetime, minutes: int = CODE_MINUTES,
+                  actor=None) -> tuple[SyncNode, str]:
+    """A new node and its one-time enrollment code (returned once; only its SHA-256 is stored)."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise SyncError(400, "bad_name", "Give the node a name of at most 80 characters.")
+    code = "".join(secrets.choice(CROCKFORD) for _ in range(CODE_LENGTH))
+    node = SyncNode(name=name, event_id=event.id if event is not None else None, code_hash=token_hash(code),
+                    code_expires_at=now + timedelta(minutes=minutes), created_at=now)
+    session.add(node)
+    session.flush()
+    audit.record(session, "sync.node_register", now=now, actor=actor, record_id=node.id)
+    return node, format_code(code)
+
+
+def enroll_node(session, *, code: str | None, node_id: str | None, referral_key: str | None,
+                now: datetime) -> tuple[SyncNode, str]:
+    """Trade a one-time code for the node's secret. Every refusal happens before anything is written."""
+    key = (referral_key or "").strip().lower()
+    if not HEX_256.match(key):
+        raise SyncError(400, "bad_referral_key", "referral_key must be the node's 256-bit referral key in hex.")
+    normalized = normalize_code(code)
+    node = session.scalar(select(SyncNode).where(SyncNode.code_hash == token_hash(normalized))) \
+        if len(normalized) == CODE_LENGTH else None
+    if node is None or (node_id and str(node.id) != str(node_id).strip().lower()):
+        raise SyncError(403, "code_invalid", "This enrollment code is not valid. Ask the central coordinator "
+                                             "to register the node again.")
+    if node.revoked_at is not None:
+        raise SyncError(403, "node_revoked", "This node has been revoked at the central server.")
+    if node.code_used_at is not None:
+        raise SyncError(403, "code_used", "This enrollment code has already been used. Ask the central "
+                                          "coordinator to register the node again.")
+    if node.code_expires_at <= now:
+        raise SyncError(403, "code_expired", f"This enrollment code has expired (codes last {CODE_MINUTES} "
+                                             "minutes). Ask the central coordinator to register the node again.")
+    secret = secrets.token_hex(32)
+    node.secret, node.referral_key = secret, key
+    node.code_used_at = node.enrolled_at = node.last_seen_at = now
+    session.flush()
+    audit.record(session, "sync.node_enroll", now=now, record_id=node.id)
+    return node, secret
+
+
+def revoke_node(session, node: SyncNode, *, now: datetime, actor=None) -> SyncNode:
+    if node.revoked_at is None:
+        node.revoked_at = now
+        session.flush()
+        audit.record(session, "sync.node_revoke", now=now, actor=actor, record_id=node.id)
+    return node
+
+
+def purge_nonces(session, *, now: datetime) -> None:
+    session.execute(delete(SyncNonce).where(SyncNonce.seen_at < now - NONCE_KEEP))
+
+
+def _nonce_seen(session, node: SyncNode, now: datetime):
+    def seen(nonce: str) -> bool:
+        try:
+            with session.begin_nested():
+                session.add(SyncNonce(node_id=node.id, nonce=nonce, seen_at=now))
+            return False
+        except IntegrityError:  # the same nonce, seen before (or sent twice at once)
+            return True
+    return seen
+
+
+def check_signed(session, *, method: str, path: str, headers, body: bytes, now: datetime) -> SyncNode:
+    """The enrolled, live node that signed this request, or a SyncError (401 bad signature, clock or
+    replay; 403 revoked). A refusal for time carries central's time and records the node's offset."""
+    try:
+        node_id = uuid.UUID(headers.get(signing.HEADER_NODE, ""))
+    except ValueError:
+        node_id = None
+    node = session.get(SyncNode, node_id) if node_id else None
+    if node is None or node.secret is None:
+        raise SyncError(401, "bad_signature", "The request is not signed by an enrolled node.")
+    if node.revoked_at is not None:
+        raise SyncError(403, "node_revoked", "This node has been revoked at the central server.")
+    now_s = now.timestamp()
+    purge_nonces(session, now=now)
+    verdict = signing.verify(bytes.fromhex(node.secret), method, path, headers, body, now_s,
+                             _nonce_seen(session, node, now))
+    if verdict.reason == "clock":
+        # the signature is good, so the timestamp really is the node's clock
+        node.clock_offset_s = int(headers[signing.HEADER_TS]) - int(now_s)
+        session.flush()
+        raise SyncError(401, "clock", "The node's clock is more than 5 minutes off; re-sign with the "
+                                      "offset to server_time.", server_time=int(now_s))
+    if verdict.reason == "replay":
+        raise SyncError(401, "replay", "This request was already received (replayed nonce).")
+    if not verdict.ok:
+        raise SyncError(401, verdict.reason or "bad_signature", "The signature does not match.")
+    node.last_seen_at = now
+    # the node's own clock, before the correction it says it applied (informational: never decides acceptance)
+    applied = headers.get(signing.HEADER_OFFSET, "") or "0"
+    applied = int(applied) if re.fullmatch(r"-?\d{1,9}", applied) else 0
+    node.clock_offset_s = int(headers[signing.HEADER_TS]) - applied - int(now_s)
+    session.flush()
+    return node
