@@ -131,6 +131,12 @@ def check_database(app: Flask) -> None:
 
     with app.app_context():
         uri = app.config["SQLALCHEMY_DATABASE_URI"]
-        if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
-            return
+        if uri.startswith("sqlite:///"):
+            path = Path(uri[len("sqlite:///"):])
+            if not path.exists():
+                return
+            # Readable by its owner only (SQLite gives its -wal and -shm files the same mode).
+            for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                if f.exists() and f.stat().st_mode & 0o077:
+                    f.chmod(0o600)
         check_integrity(db.engine)

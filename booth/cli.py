@@ -258,10 +258,15 @@ def referrals_slip(folio, out, fmt, language):
 
 
 def register(app):
+    from booth.backup.cli import backup_cli
     from booth.sync.cli import register as register_sync
 
     register_sync(app)
+    app.cli.add_command(backup_cli)
     app.cli.add_command(referrals_cli)
     app.cli.add_command(staff_cli)
     app.cli.add_command(device_cli)
     app.cli.add_command(demo)
+    from booth.reports.cli import export_cli
+
+    app.cli.add_command(export_cli)

@@ -50,6 +50,13 @@ class Defaults:
     SYNC_TIMEOUT_S = 30
     CLOCK_SKEW_WARN_SECONDS = 120
 
+    # Encrypted backups (booth/backup): where they go (a USB stick; default instance/backups), how often
+    # the serving process makes one (minutes; 0 = never), and central's X25519 public key (base64), which
+    # can then read them as well as the event's recovery key
+    BACKUP_DIR = None
+    BACKUP_EVERY_MINUTES = 10
+    BACKUP_CENTRAL_PUBLIC_KEY = None
+
     WTF_CSRF_TIME_LIMIT = None  # tied to the session cookie, not a wall-clock limit
     WTF_CSRF_HEADERS = ["X-CSRFToken"]
     # Flask-WTF's "SSL strict" mode refuses an HTTPS POST without a same-origin Referer, but our
@@ -65,10 +72,13 @@ class Defaults:
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES = ("es", "en")
 
+    # exports and shared views: non-zero counts below this are "<10" (docs/ARCHITECTURE.md, small-cell suppression)
+    REPORT_SUPPRESSION_THRESHOLD = 10
+
 
 _INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDLE_MINUTES",
              "ARGON2_TIME_COST", "ARGON2_MEMORY_COST_KIB", "LOCKOUT_THRESHOLD", "LOCKOUT_MINUTES",
-             "ENROLLMENT_CODE_MINUTES", "SYNC_TIMEOUT_S"}
+             "ENROLLMENT_CODE_MINUTES", "SYNC_TIMEOUT_S", "BACKUP_EVERY_MINUTES"}
 
 
 def instance_folder(environ=os.environ) -> Path:

@@ -33,6 +33,9 @@ def main() -> int:
     return_large_blocks()
     os.environ.setdefault("VINCULO_SERVING", "1")  # no Alembic in the serving process (flask db has it)
     app = create_app()
+    from booth.backup.periodic import start as start_backups
+
+    start_backups(app)  # every BACKUP_EVERY_MINUTES (booth only); never stops the server
     host, port = app.config["HOST"], int(app.config["PORT"])
     if tls_wanted(app.config["TLS"], host):
         from cheroot import wsgi

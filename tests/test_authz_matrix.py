@@ -180,6 +180,7 @@ BOOTH: dict[str, Route] = {
     "day.close": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     # today's totals with exact counts: coordinators only (polled by htmx; the same route answers the partial)
     "reports.dashboard": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "reports.export_csv": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     # ------------------------------------------------------------- referrals (counselors issue them)
     "referrals.new": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID},
                            get=staff(403, 200, 200, 403, 200)),

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 
@@ -33,6 +34,14 @@ def render_error(status: int, message: str | None = None):
     return render_template(template, status=status, message=message), status
 
 
+DISK_FULL = "database or disk is full"
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """SQLite's SQLITE_FULL (also what ``PRAGMA max_page_count`` raises, which the tests use)."""
+    return DISK_FULL in str(getattr(exc, "orig", None) or exc).lower()
+
+
 def register(app):
     @app.errorhandler(CSRFError)
     def csrf_error(e):
@@ -41,6 +50,18 @@ def register(app):
     @app.errorhandler(HTTPException)
     def http_error(e):
         return render_error(e.code or 500)
+
+    @app.errorhandler(OperationalError)
+    def database_error(e):
+        """Disk full: the request's transaction is rolled back (nothing half-written) and the screen says
+        so (507); the node goes on, and the same action succeeds once there is space again."""
+        if not is_disk_full(e):
+            return unexpected(e)
+        from booth.extensions import db
+
+        app.logger.error("database or disk is full on endpoint %s: action rolled back", request.endpoint)
+        db.session.rollback()
+        return render_error(507, _("The node's disk is full: this action was NOT saved. Tell the coordinator."))
 
     @app.errorhandler(Exception)
     def unexpected(e):  # never leak details; the log line holds no request data

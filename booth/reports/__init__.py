@@ -1,1 +1,2 @@
-"""Coordinator reports: today's totals at the booth (indicators, charts); exports and central come later."""
+"""Coordinator reports: today's totals at the booth (indicators, charts), small-cell suppression and the
+suppressed CSV export; the other exports and central come later."""

@@ -1,11 +1,11 @@
 """The booth dashboard: today's totals for the coordinator, refreshed live by polling.
 
-Exact counts: this view is only for the logged-in coordinator (DOMAIN.md, small-cell suppression applies
-to exports and shared views, which come later).
+Exact counts: this view is only for the logged-in coordinator. Its CSV download is suppressed (DOMAIN.md,
+small-cell suppression; booth/reports/suppression.py).
 """
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 from flask_babel import gettext as _
 
 from booth.auth.access import role_required
@@ -48,3 +48,18 @@ def dashboard():
         visits_label=_("Visits"), devices_label=_("Devices")) if totals.hours else None
     template = "reports/_dashboard.html" if request.headers.get("HX-Request") else "reports/dashboard.html"
     return render_template(template, bd=bd, t=totals, chart=chart)
+
+
+@bp.get("/dashboard/export.csv")
+@role_required(Role.COORDINATOR)
+def export_csv():
+    """Today's totals of this booth as a suppressed tidy CSV, under a neutral file name."""
+    from booth.reports.exports import csv as csv_export
+
+    bd = booth_day()
+    threshold = int(current_app.config.get("REPORT_SUPPRESSION_THRESHOLD", 10))
+    units = csv_export.units_in_range(db.session, booth_id=bd.booth.id, day=bd.today)
+    rows = csv_export.export_rows(db.session, units, now=bd.now, threshold=threshold)
+    name = csv_export.file_name(day=bd.today, today=bd.today)
+    return Response(csv_export.render(rows, threshold=threshold), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

@@ -1,0 +1,1 @@
+"""Suppressed exports of the coordinator reports (docs/ARCHITECTURE.md, "Small-cell suppression")."""
