@@ -46,6 +46,9 @@ def configure(app: Flask, test_config: dict) -> None:
             raise RuntimeError("The central server needs DATABASE_URL=postgresql+psycopg://… (PostgreSQL).")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'vinculo.sqlite3'}"
     app.config.setdefault("CLOCK", SystemClock())
+    # SQL parameters and rows must never reach a log line: keep SQLAlchemy's engine logger quiet.
+    import logging
+    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
     app.config.setdefault("VERSION", __version__)
 
 
