@@ -33,6 +33,8 @@ def main() -> int:
     return_large_blocks()
     os.environ.setdefault("VINCULO_SERVING", "1")  # no Alembic in the serving process (flask db has it)
     app = create_app()
+    import gc
+    gc.freeze()  # the app's start-up objects live for the whole process: keep them out of every GC pass
     from booth.backup.periodic import start as start_backups
 
     start_backups(app)  # every BACKUP_EVERY_MINUTES (booth only); never stops the server
