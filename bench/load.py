@@ -8,9 +8,13 @@ What it does, on a temporary instance folder and SQLite file (nothing in ``insta
 
 1. fills a node the way an operator would: ``python -m booth.instance``, ``flask --app wsgi db upgrade``,
    ``flask --app wsgi demo --open --visits 800`` (its JSON line gives the staff PINs);
-2. seeds a pool of visits whose devices were started 16 minutes ago (through the services, before the
-   server starts), so that tablets have devices *ready to read* during the run: the real read window is
-   15–20 minutes of real time and the demo day's devices are in the past;
+2. seeds a pool of visits whose HIV device was started a minute more than its read window ago (through the
+   services, before the server starts), so that tablets have devices *ready to read* during the run: the
+   read window is 15+ minutes of real time and the demo day's devices are in the past. The tray has 60
+   slots (``MAX_SLOT``): the pool is ``60 − 2 × tablets`` visits (20 at full settings), leaving room for the
+   devices the tablets start; once the tray is full, the app refuses a start with a 422 ("choose a tray
+   slot"), which the script counts apart as a normal answer (20 tablets open ~60 visits a minute, far more
+   than a real tray turns over in 15 minutes);
 3. serves the node with ``python -m booth.serve`` and ``VINCULO_TLS=on`` (cheroot + TLS with the node's local
    CA, the server ``make run`` uses for tablets, forced on for loopback), on a free loopback port;
 4. enrolls ``--tablets`` devices over HTTPS (one-time codes → ``GET``/``POST /enroll``, keeping cookies); each
@@ -25,9 +29,13 @@ What it does, on a temporary instance folder and SQLite file (nothing in ``insta
    connection, like the timer-board screen;
 6. a separate thread measures ``GET /healthz`` every 250 ms on its own connection: the baseline.
 
-Latency is measured on the client, per request (a followed redirect is its own request). Errors are 5xx,
-connection errors and any status the script did not expect (a 4xx other than the read's 422). Enrollment
-happens before the clock starts; each tablet's login (argon2) is inside the run and counted.
+Latency is measured on the client, per request (a followed redirect is its own request); the table also
+shows the app's own time from its ``Server-Timing`` header, which separates the app from TLS and queueing.
+Errors are 5xx, connection errors, any status the script did not expect (a 4xx other than the read's 422
+and the full tray's 422), tracebacks in the node's log, and after the run two running devices in one tray
+slot or a failed ``PRAGMA integrity_check``. Enrollment happens before the clock starts; each tablet's login
+(argon2, once per tablet) is inside the run and counted. ``LOAD_DUMP=DIR`` keeps every page that surprised
+the script.
 
 It prints a per-route table and ends with one JSON line:
 ``{"requests": …, "errors": …, "p50_ms": …, "p95_ms": …, "baseline_p95_ms": …}``.
@@ -61,7 +69,7 @@ CSRF_RE = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 FORM_RE = re.compile(r"<form\b([^>]*)>(.*?)</form>", re.S)
 INPUT_RE = re.compile(r"<input\b([^>]*)>")
 ATTR_RE = re.compile(r'([\w-]+)="([^"]*)"')
-ID_RE = re.compile(r"/(?:visits|screenings)/([0-9a-f-]{36})")
+SERVER_TIMING_RE = re.compile(r"app;dur=([0-9.]+)")
 STAFF = "K02"  # counselor + tester: one tablet can run the whole encounter
 
 
@@ -154,12 +162,12 @@ def prepare(folder: Path, visits: int, tablets: int, ready: int) -> tuple[Path, 
 class Stats:
     def __init__(self):
         self.lock = threading.Lock()
-        self.samples: list[tuple[str, float, int]] = []  # (route, ms, status)
+        self.samples: list[tuple[str, float, int, float]] = []  # (route, ms, status, server ms)
         self.errors: list[str] = []
 
-    def add(self, route: str, ms: float, status: int) -> None:
+    def add(self, route: str, ms: float, status: int, server_ms: float) -> None:
         with self.lock:
-            self.samples.append((route, ms, status))
+            self.samples.append((route, ms, status, server_ms))
 
     def error(self, what: str) -> None:
         with self.lock:
@@ -208,7 +216,8 @@ class Tablet:
             for name, morsel in SimpleCookie(header).items():
                 self.cookies[name] = morsel.value
         if self.stats:
-            self.stats.add(route_of(method, path), ms, resp.status)
+            timing = SERVER_TIMING_RE.search(resp.getheader("Server-Timing") or "")
+            self.stats.add(route_of(method, path), ms, resp.status, float(timing.group(1)) if timing else float("nan"))
             if resp.status not in expect:
                 self.stats.error(f"{route_of(method, path)}: {resp.status}")
                 if os.environ.get("LOAD_DUMP"):  # debugging the script: keep the page that surprised it
@@ -315,7 +324,6 @@ def tablet_loop(run: Run, tab: Tablet, n: int) -> None:
             action, fields = one(page, r"^/visits$")
             fields["age_band"] = rng.choice(["20-24", "25-29", "30-34", "35-39"])
             _s, page = tab.submit(action, fields)
-            visit = ID_RE.search(page) and ID_RE.search(page).group(1)
             tap()
             _s, page = tab.submit(*one(page, r"/consent$"))
             tap()
@@ -337,7 +345,7 @@ def tablet_loop(run: Run, tab: Tablet, n: int) -> None:
             results = forms(page, r"^/screenings/[^/]+/result$")
             if results:
                 action, fields = results[0]
-                s, _p = tab.submit(action, {**fields, "outcome": "non_reactive"}, expect=(422,))
+                tab.submit(action, {**fields, "outcome": "non_reactive"}, expect=(422,))
                 run.count("too_early")
             # meanwhile a device of an earlier visit is ready: read it, counsel, close
             ready = run.take_ready()
@@ -358,7 +366,6 @@ def tablet_loop(run: Run, tab: Tablet, n: int) -> None:
                 action, fields = next((a, f) for a, f in forms(page, r"/close$") if f.get("final_state") == "done")
                 _s, page = tab.submit(action, fields)
                 run.count("encounter")
-            del visit
     except Stop:
         return
     except (OSError, http.client.HTTPException):
@@ -468,24 +475,45 @@ def main() -> int:
                 proc.wait()
             log.close()
         server_log = (folder / "serve.log").read_text()
+        import sqlite3
+
+        with sqlite3.connect(folder / "node.sqlite3") as con:  # what the run left: two devices in one tray slot?
+            shared_slots = con.execute("SELECT s.slot, COUNT(*) FROM screenings s JOIN visits v ON v.id = s.visit_id "
+                                       "WHERE s.state = 'running' GROUP BY v.booth_id, s.slot "
+                                       "HAVING COUNT(*) > 1").fetchall()
+            integrity = con.execute("PRAGMA integrity_check").fetchone()[0]
 
     errors = stats.errors + base_errors + ([] if alive else ["the node died"])
+    if shared_slots:
+        errors.append(f"{len(shared_slots)} tray slots hold two running devices: {shared_slots[:5]}")
+    if integrity != "ok":
+        errors.append(f"integrity_check: {integrity}")
     tracebacks = server_log.count("Traceback")
     if tracebacks:
         errors.append(f"{tracebacks} tracebacks in the node's log")
-    lat = [ms for _r, ms, _s in stats.samples]
-    by_route = defaultdict(list)
-    for r, ms, s in stats.samples:
+        first = server_log.index("Traceback")
+        print("the node's first traceback:\n" + server_log[first:first + 6000], file=sys.stderr)
+    lat = [ms for _r, ms, _s, _a in stats.samples]
+    app_ms = [a for _r, _ms, _s, a in stats.samples if a == a]
+    by_route, by_route_app = defaultdict(list), defaultdict(list)
+    for r, ms, _s, a in stats.samples:
         by_route[r].append(ms)
+        if a == a:
+            by_route_app[r].append(a)
     print(f"{args.tablets} tablets, {elapsed:.1f} s, {len(lat)} requests ({len(lat) / elapsed:.1f}/s), "
           f"{run.encounters} encounters closed, reads: {run.reads['ready']} ready, "
           f"{run.reads['too_early']} too early (422), device starts refused for a full tray (422): "
           f"{run.reads['tray_full']}", file=sys.stderr)
-    print(f"{'route':<48} {'n':>5} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}", file=sys.stderr)
+    print(f"{'route (client ms; app = Server-Timing)':<48} {'n':>5} {'p50':>7} {'p95':>7} {'max':>7} "
+          f"{'app p50':>8} {'app p95':>8}", file=sys.stderr)
     for r, v in sorted(by_route.items(), key=lambda kv: -len(kv[1])):
-        print(f"{r:<48} {len(v):>5} {pct(v, 50):>8.1f} {pct(v, 95):>8.1f} {max(v):>8.1f}", file=sys.stderr)
-    print(f"{'baseline GET /healthz':<48} {len(base):>5} {pct(base, 50):>8.1f} {pct(base, 95):>8.1f} "
-          f"{max(base) if base else float('nan'):>8.1f}", file=sys.stderr)
+        a = by_route_app.get(r, [])
+        print(f"{r:<48} {len(v):>5} {pct(v, 50):>7.1f} {pct(v, 95):>7.1f} {max(v):>7.1f} {pct(a, 50):>8.1f} "
+              f"{pct(a, 95):>8.1f}", file=sys.stderr)
+    print(f"{'all tablet requests':<48} {len(lat):>5} {pct(lat, 50):>7.1f} {pct(lat, 95):>7.1f} "
+          f"{max(lat) if lat else float('nan'):>7.1f} {pct(app_ms, 50):>8.1f} {pct(app_ms, 95):>8.1f}", file=sys.stderr)
+    print(f"{'baseline GET /healthz':<48} {len(base):>5} {pct(base, 50):>7.1f} {pct(base, 95):>7.1f} "
+          f"{max(base) if base else float('nan'):>7.1f}", file=sys.stderr)
     for e in errors[:20]:
         print("error:", e, file=sys.stderr)
     print(json.dumps({"requests": len(lat), "errors": len(errors), "p50_ms": round(pct(lat, 50), 1),

@@ -1,6 +1,7 @@
 """Starting devices, reading them, the timer board (live by polling) and its display mode."""
 from __future__ import annotations
 
+import threading
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from sqlalchemy.orm.exc import StaleDataError
@@ -22,6 +23,7 @@ from booth.workflow import booth_day, form_int
 bp = Blueprint("screening", __name__)
 TESTERS = (Role.TESTER, Role.COORDINATOR)
 STAFF = (Role.TESTER, Role.COUNSELOR, Role.COORDINATOR)
+_start_lock = threading.Lock()
 
 
 def _get(model, raw):
@@ -50,11 +52,14 @@ def start(visit_id):
         if product is None or lot is None:
             raise DomainError(_choose_product())
         slot = form_int(request.form.get("slot")) if request.form.get("slot") else None
-        s = services.start(db.session, visit=visit, product=product, lot=lot,
-                           sample_type=request.form.get("sample_type", ""), slot=slot, settings=bd.settings,
-                           today=bd.today, now=bd.now, actor=current_staff())
-        idempotency.remember(db.session, nonce, "screening.start", s.id, bd.now)
-        db.session.commit()
+        # a free tray slot is read, then taken: one start at a time in this process, or two tablets starting
+        # at the same moment get the same slot (bench/load.py found it with 20 tablets)
+        with _start_lock:
+            s = services.start(db.session, visit=visit, product=product, lot=lot,
+                               sample_type=request.form.get("sample_type", ""), slot=slot, settings=bd.settings,
+                               today=bd.today, now=bd.now, actor=current_staff())
+            idempotency.remember(db.session, nonce, "screening.start", s.id, bd.now)
+            db.session.commit()
     except DomainError as e:
         return fail(visit, e)
     return back_to(visit)
