@@ -80,11 +80,13 @@ def receive_lot(session, *, booth_id, product: KitProduct, lot_number: str, expi
     return lot
 
 
-def usable_lots(session, product: KitProduct, today: date) -> list[KitLot]:
+def usable_lots(session, product: KitProduct, today: date, on_hand: dict | None = None) -> list[KitLot]:
+    """Lots that may be chosen, the one expiring first first. ``on_hand`` (from ``on_hand_by_lot``) can be
+    passed in when several products are looked at in one request."""
     lots = session.scalars(select(KitLot).where(KitLot.product_id == product.id, KitLot.quarantined_at.is_(None),
                                                 KitLot.expires_on >= today)
                            .order_by(KitLot.expires_on, KitLot.created_at)).all()
-    stock = on_hand_by_lot(session)
+    stock = on_hand if on_hand is not None else on_hand_by_lot(session)
     return [lot for lot in lots if stock.get(lot.id, 0) > 0]
 
 

@@ -36,6 +36,8 @@ def start_options(view: queries.VisitView, bd) -> list[StartOption]:
         return []
     products = settings_services.products_by_code(db.session)
     running_targets = {d for s in view.running for d in s.product.targets}
+    on_hand: dict | None = None          # stock per lot, read once per card
+    lots_of: dict = {}                   # product code → usable lots, shared by the diseases of a dual kit
     out = []
     for disease, derived in view.conclusions.items():
         if derived.next_step is None or disease in running_targets:
@@ -49,7 +51,11 @@ def start_options(view: queries.VisitView, bd) -> list[StartOption]:
             p = products.get(code)
             if p is None or disease not in p.targets or (second and code == derived.first_product):
                 continue
-            lots = stock.usable_lots(db.session, p, bd.today)
+            if code not in lots_of:
+                if on_hand is None:
+                    on_hand = stock.on_hand_by_lot(db.session)
+                lots_of[code] = stock.usable_lots(db.session, p, bd.today, on_hand)
+            lots = lots_of[code]
             options.append((p, lots[0] if lots else None, lots))
         options.sort(key=lambda o: (o[1] is None, o[0].is_dual, o[0].name))
         out.append(StartOption(disease, second, options, repeat=derived.next_step is algorithm.NextStep.REPEAT))
