@@ -38,6 +38,11 @@ def booth_day() -> BoothDay:
     return g.booth_day
 
 
+def form_yes_no(value) -> bool | None:
+    """A yes/no choice from a form; None when it was not answered."""
+    return {"yes": True, "no": False}.get(value)
+
+
 def form_int(value, default=None):
     try:
         return int(value)

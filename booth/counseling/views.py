@@ -3,6 +3,7 @@ from __future__ import annotations
 
 
 from flask import Blueprint, abort, request
+from flask_babel import gettext as _
 
 from booth.auth.access import current_staff, role_required
 from booth.auth.models import Role
@@ -13,14 +14,10 @@ from booth.db import get_by_id
 from booth.extensions import db
 from booth.stock.models import SUPPLIES
 from booth.visits.views import back_to, fail, get_visit
-from booth.workflow import booth_day, form_int
+from booth.workflow import booth_day, form_int, form_yes_no
 
 bp = Blueprint("counseling", __name__)
 COUNSELORS = (Role.COUNSELOR, Role.COORDINATOR)
-
-
-def _yes_no(value):
-    return {"yes": True, "no": False}.get(value)
 
 
 @bp.post("/visits/<visit_id>/counseling/<kind>/start")
@@ -44,23 +41,18 @@ def finish(visit_id, kind):
     for item in SUPPLIES:
         qty = form_int(f.get(f"supply_{item}") or 0, default=-1)
         if qty < 0:
-            return fail(visit, DomainError(_bad_quantity()))
+            return fail(visit, DomainError(_("Hand out between 0 and 100 of each supply.")))
         if qty:
             supplies[item] = qty
     try:
         services.finish(db.session, visit, kind=kind, now=booth_day().now, actor=current_staff(),
-                        topics=f.getlist("topics"), result_given=_yes_no(f.get("result_given")),
-                        prep_interest=_yes_no(f.get("prep_interest")), pep_need=_yes_no(f.get("pep_need")),
+                        topics=f.getlist("topics"), result_given=form_yes_no(f.get("result_given")),
+                        prep_interest=form_yes_no(f.get("prep_interest")), pep_need=form_yes_no(f.get("pep_need")),
                         preset_minutes=form_int(f.get("minutes")), supplies=supplies)
         db.session.commit()
     except DomainError as e:
         return fail(visit, e)
     return back_to(visit)
-
-
-def _bad_quantity():
-    from flask_babel import gettext as _
-    return _("Hand out between 0 and 100 of each supply.")
 
 
 @bp.post("/counseling/<counseling_id>/correct")

@@ -11,6 +11,7 @@ from booth.audit import services as audit
 from booth.auth import services as auth
 from booth.auth.models import Device, Role, Staff
 from booth.errors import DomainError
+from booth.settings.services import ensure_catalogue
 from booth.events.models import Booth, Event
 
 
@@ -55,6 +56,7 @@ def first_run_setup(session, *, event_name: str, event_day: date, place: str, ti
                   updated_at=now)
     session.add(booth)
     session.flush()
+    ensure_catalogue(session, now=now)  # the kit products of DOMAIN.md, once, so screens only read them
     coordinator = auth.create_staff(session, code=coordinator_code, roles=[Role.COORDINATOR], pin=pin, now=now)
     device, token = (auth.register_first_device(session, name=device_name, now=now) if device_name
                      else (None, None))

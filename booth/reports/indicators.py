@@ -492,7 +492,7 @@ def _pattern(disease: str, devs: tuple, algo: algorithm.Algorithm, *, known: boo
     derived = algorithm.derive(algorithm.Disease(disease),
                                [algorithm.Reading(p, algorithm.Outcome(o)) for p, o, _r in devs if o is not None],
                                algorithm=algo, consented=True, known_positive=known, offered=offered)
-    category = None if open_visit and (running or not derived.final) else algorithm.closed_out(derived)
+    category = None if open_visit and (running or not derived.final) else derived.conclusion
     return Pattern(category, invalid, timing, tuple(repeat_at), second, tuple(valid_at), known, running)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 
 
 class Disease(str, enum.Enum):
@@ -97,12 +97,3 @@ def derive(disease: Disease, readings: Sequence[Reading], *, algorithm: Algorith
     if second.outcome is Outcome.REACTIVE:
         return Derived(Conclusion.REACTIVE_NEEDS_CONFIRMATION)
     return Derived(Conclusion.DISCORDANT_NEEDS_LAB)
-
-
-def closed_out(derived: Derived) -> Conclusion:
-    """The conclusion recorded when a visit ends without its next step (e.g. left before the second test)."""
-    return derived.conclusion
-
-
-def all_readings(pairs: Iterable[tuple[str, str]]) -> list[Reading]:
-    return [Reading(p, Outcome(o)) for p, o in pairs]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy.orm.exc import StaleDataError
 
 from booth.auth.access import current_staff, display_required, role_required
@@ -50,7 +51,7 @@ def start(visit_id):
     product = lot.product if lot is not None else None
     try:
         if product is None or lot is None:
-            raise DomainError(_choose_product())
+            raise DomainError(_("Choose the product and the lot."))
         slot = form_int(request.form.get("slot")) if request.form.get("slot") else None
         # a free tray slot is read, then taken: one start at a time in this process, or two tablets starting
         # at the same moment get the same slot (bench/load.py found it with 20 tablets)
@@ -63,11 +64,6 @@ def start(visit_id):
     except DomainError as e:
         return fail(visit, e)
     return back_to(visit)
-
-
-def _choose_product():
-    from flask_babel import gettext as _
-    return _("Choose the product and the lot.")
 
 
 @bp.post("/screenings/<screening_id>/result")

@@ -33,6 +33,16 @@ def ensure_catalogue(session, *, now: datetime) -> list[KitProduct]:
     return sorted(existing.values(), key=lambda p: p.name)
 
 
+def catalogue(session) -> list[KitProduct]:
+    return session.scalars(select(KitProduct).order_by(KitProduct.name)).all()
+
+
+def versions(session, event_id) -> list[ClinicalSettings]:
+    """Every version of an event's clinical settings, newest first."""
+    return session.scalars(select(ClinicalSettings).where(ClinicalSettings.event_id == event_id)
+                           .order_by(ClinicalSettings.number.desc())).all()
+
+
 def products_by_code(session) -> dict[str, KitProduct]:
     return {p.code: p for p in session.scalars(select(KitProduct))}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
 from booth.auth.access import current_staff, role_required
 from booth.auth.models import Role
@@ -20,13 +21,8 @@ def render(status=200, error=None):
     draft = services.latest(db.session, bd.event.id)
     if draft is None or draft.status != "draft":
         draft = None
-    history = []
-    from sqlalchemy import select
-    from booth.settings.models import ClinicalSettings
-    history = db.session.scalars(select(ClinicalSettings).where(ClinicalSettings.event_id == bd.event.id)
-                                 .order_by(ClinicalSettings.number.desc())).all()
-    products = services.ensure_catalogue(db.session, now=bd.now)
-    db.session.commit()
+    history = services.versions(db.session, bd.event.id)
+    products = services.catalogue(db.session)
     shown = draft or bd.settings
     return render_template("settings/index.html", bd=bd, draft=draft, signed=bd.settings, shown=shown,
                            history=history, products=products, error=error, diseases=defaults.DISEASES), status
@@ -76,7 +72,7 @@ def sign_off():
     d = services.latest(db.session, bd.event.id)
     try:
         if d is not None and d.status != "draft":
-            raise DomainError(_nothing_to_sign())
+            raise DomainError(_("There are no changes to sign off: the settings in force are already signed."))
         if d is None:
             d = services.draft(db.session, bd.event.id, now=bd.now, actor=current_staff())
         services.sign_off(db.session, d, now=bd.now, actor=current_staff())
@@ -85,8 +81,3 @@ def sign_off():
         db.session.rollback()
         return render(422, str(e.message))
     return redirect(url_for("settings.index"), code=303)
-
-
-def _nothing_to_sign():
-    from flask_babel import gettext as _
-    return _("There are no changes to sign off: the settings in force are already signed.")

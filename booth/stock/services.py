@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from booth.audit import services as audit
 from booth.errors import DomainError
@@ -196,7 +197,9 @@ def release(session, lot: KitLot, *, now, actor) -> None:
 
 def storage_range(session) -> tuple[int, int]:
     """The range every product in stock tolerates (the tightest of their ranges)."""
-    lots = [lot for lot in session.scalars(select(KitLot)) if lot_on_hand(session, lot.id) > 0]
+    stock = on_hand_by_lot(session)
+    lots = [lot for lot in session.scalars(select(KitLot).options(selectinload(KitLot.product)))
+            if stock.get(lot.id, 0) > 0]
     products = {lot.product for lot in lots} or set(session.scalars(select(KitProduct)))
     if not products:
         return 2, 30
@@ -233,7 +236,7 @@ class Warning:
 def warnings(session, *, booth_id, today: date, now: datetime) -> list[Warning]:
     out: list[Warning] = []
     stock = on_hand_by_lot(session)
-    for lot in session.scalars(select(KitLot).order_by(KitLot.expires_on)):
+    for lot in session.scalars(select(KitLot).options(selectinload(KitLot.product)).order_by(KitLot.expires_on)):
         qty = stock.get(lot.id, 0)
         name = f"{lot.product.name} · {lot.lot_number}"
         if lot.quarantined_at is not None:

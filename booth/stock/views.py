@@ -28,8 +28,7 @@ def render(status=200, error=None, ok=None):
     on_hand = services.on_hand_by_lot(db.session)
     temps = db.session.scalars(select(TemperatureLog).where(TemperatureLog.booth_id == bd.booth.id)
                                .order_by(TemperatureLog.at.desc()).limit(5)).all()
-    products = settings_services.ensure_catalogue(db.session, now=bd.now)
-    db.session.commit()
+    products = settings_services.catalogue(db.session)
     return render_template("stock/index.html", bd=bd, lots=lots, on_hand=on_hand, temps=temps, products=products,
                            supplies={i: services.supply_on_hand(db.session, bd.booth.id, i) for i in SUPPLIES},
                            warnings=services.warnings(db.session, booth_id=bd.booth.id, today=bd.today, now=bd.now),

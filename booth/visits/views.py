@@ -4,7 +4,7 @@ from __future__ import annotations
 import threading
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -18,7 +18,7 @@ from booth.stock import services as stock
 from booth.visits import queries, services
 from booth.visits.card import render_card
 from booth.visits.models import Consent, Visit
-from booth.workflow import booth_day, form_int
+from booth.workflow import booth_day, form_int, form_yes_no
 
 bp = Blueprint("visits", __name__)
 STAFF = (Role.TESTER, Role.COUNSELOR, Role.COORDINATOR)
@@ -137,7 +137,7 @@ def consent(visit_id):
     if request.form.get("all") == "yes" and bd.settings is not None:
         diseases = [d for d in bd.settings.diseases if services.active_consent(visit, d) is None]
     if not diseases:
-        return fail(visit, DomainError(_no_disease()))
+        return fail(visit, DomainError(_("Choose the test the consent is for.")))
     try:
         for disease in diseases:
             services.record_consent(db.session, visit, disease=disease, given=given, settings=bd.settings,
@@ -149,11 +149,6 @@ def consent(visit_id):
     return back_to(visit)
 
 
-def _no_disease():
-    from flask_babel import gettext as _
-    return _("Choose the test the consent is for.")
-
-
 @bp.post("/consents/<consent_id>/correct")
 @role_required(*STAFF)
 def correct_consent(consent_id):
@@ -161,7 +156,7 @@ def correct_consent(consent_id):
     if consent is None:
         abort(404)
     visit = get_visit(str(consent.visit_id))
-    given = {"yes": True, "no": False}.get(request.form.get("given"))
+    given = form_yes_no(request.form.get("given"))
     try:
         services.correct_consent(db.session, consent, given=given, reason=request.form.get("reason", ""),
                                  settings=booth_day().settings, now=booth_day().now, actor=current_staff())
