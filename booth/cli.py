@@ -197,13 +197,14 @@ def demo(tz, visits_n, seed, open_day):
             pin = random_pin()
             members[code] = auth.create_staff(db.session, code=code, roles=roles, pin=pin, now=now)
             staff.append({"code": code, "roles": [r.value for r in roles], "pin": pin})
-        from booth.referrals.services import add_examples
+        from booth.referrals.services import add_examples, referral_key
         add_examples(db.session, now=now, actor=result.coordinator)
         if visits_n:
             from booth.demo import generate_day
             generate_day(db.session, booth=result.booth, coordinator=result.coordinator,
                          testers=[members["T01"], members["T02"]], counselors=[members["K01"], members["K02"]],
-                         visits_n=visits_n, seed=seed, open_day=open_day, now=now)
+                         visits_n=visits_n, seed=seed, open_day=open_day, now=now,
+                         referral_key=referral_key(current_app.instance_path))
     except DomainError as e:
         _fail(e)
     db.session.commit()

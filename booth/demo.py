@@ -19,7 +19,9 @@ RATES = {"hiv_reactive": 0.025, "hcv_reactive": 0.012, "invalid": 0.02, "discord
 
 
 def generate_day(session, *, booth, coordinator, testers, counselors, visits_n: int = 800, seed: int = 1,
-                 open_day: bool = False, now: datetime) -> dict:
+                 open_day: bool = False, now: datetime, referral_key: bytes | None = None) -> dict:
+    """With ``referral_key`` (the node's), counselors also issue the referrals a real day has: reactive
+    HIV or HCV, PrEP interest, PEP need."""
     rng = random.Random(seed)
     event = booth.event
     tz = ZoneInfo(event.timezone)
@@ -85,7 +87,7 @@ def generate_day(session, *, booth, coordinator, testers, counselors, visits_n: 
             visits.close_visit(session, v, final_state="left_before_result", now=end, actor=tester)
             continue
         read_at = t + timedelta(minutes=rng.uniform(20.5, 30))
-        reactive_hiv = False
+        reactive_hiv = reactive_hcv = False
         for disease, s in running:
             if rng.random() < RATES["invalid"]:
                 outcome, reason = "invalid", rng.choice(["no_control_line", "background"])
@@ -94,6 +96,7 @@ def generate_day(session, *, booth, coordinator, testers, counselors, visits_n: 
                 outcome, reason = ("reactive" if rng.random() < p else "non_reactive"), None
             screening.record_result(session, s, {disease: (outcome, reason)}, now=read_at, actor=tester)
             reactive_hiv = reactive_hiv or (disease == "hiv" and outcome == "reactive")
+            reactive_hcv = reactive_hcv or (disease == "hcv" and outcome == "reactive")
         if reactive_hiv and settings.algorithm("hiv") == "two_test":
             t2 = read_at + timedelta(minutes=1)
             s2 = screening.start(session, visit=v, product=products["oraquick-hiv"], lot=lots["oraquick-hiv"],
@@ -107,12 +110,20 @@ def generate_day(session, *, booth, coordinator, testers, counselors, visits_n: 
         supplies = {"condom": rng.choice([0, 2, 4, 6]), "lubricant": rng.choice([0, 0, 2])}
         if rng.random() < 0.05:
             supplies["self_test"] = 1
-        counseling.finish(session, v, kind="post", now=c_start + timedelta(minutes=rng.uniform(4, 15)),
+        prep_interest = rng.random() < RATES["prep"]
+        c_end = c_start + timedelta(minutes=rng.uniform(4, 15))
+        counseling.finish(session, v, kind="post", now=c_end,
                           actor=counselor, result_given=True,
                           topics=rng.sample(["window_period", "prep", "condoms", "partner_testing",
                                              "rights_free_care"], 2),
-                          prep_interest=rng.random() < RATES["prep"], pep_need=bool(v.exposure_72h),
+                          prep_interest=prep_interest, pep_need=bool(v.exposure_72h),
                           supplies={k: q for k, q in supplies.items() if q})
+        if referral_key is not None:
+            reasons = [r for r, yes in (("hiv_confirmation", reactive_hiv), ("hcv_viral_load", reactive_hcv),
+                                        ("pep_urgent", bool(v.exposure_72h)),
+                                        ("prep", prep_interest and not reactive_hiv)) if yes]
+            for reason in reasons:
+                _refer(session, v, reason, day=day, now=c_end, actor=counselor, key=referral_key)
         visits.close_visit(session, v, final_state="done", now=c_start + timedelta(minutes=16), actor=counselor)
     end_of_day = start + timedelta(seconds=span)
     if not open_day:
@@ -124,3 +135,19 @@ def generate_day(session, *, booth, coordinator, testers, counselors, visits_n: 
                                                                        for v in pending},
                           kit_counts=counts, now=end_of_day, actor=coordinator)
     return {"visits": visits_n, "day": day.isoformat(), "closed": not open_day}
+
+
+def _refer(session, visit, reason, *, day, now, actor, key) -> None:
+    from sqlalchemy import select
+
+    from booth.referrals import services as referrals
+    from booth.referrals.models import Destination
+
+    dest = referrals.suggest(session, reason=reason, visit=visit, today=day)
+    if dest is None:
+        dest = next((d for d in session.scalars(select(Destination).where(Destination.active.is_(True))
+                                                .order_by(Destination.name)) if reason in d.reasons), None)
+    if dest is None:
+        return
+    referrals.issue(session, visit=visit, reason=reason, destination=dest,
+                    valid_until=referrals.default_valid_until(reason, day), key=key, today=day, now=now, actor=actor)

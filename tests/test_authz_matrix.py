@@ -263,6 +263,11 @@ CENTRAL: dict[str, Route] = {
         "signed", "the sync API: each request is signed with an enrolled node's secret (HMAC), checked by the view; "
                   "a staff session counts for nothing",
         post=every(401, C)),
+    "sync_api.push": Route("signed", "the sync API: a batch of a node's records, signed (HMAC)", post=every(401, C)),
+    "sync_api.receipt": Route("signed", "the sync API: the node's reconciliation receipt, signed (HMAC)",
+                              post=every(401, C)),
+    "sync_api.pull": Route("signed", "the sync API: catalogue and linkage for the node, signed (HMAC)",
+                           post=every(401, C)),
 }
 # ================================================================= end of the table
 

@@ -119,6 +119,9 @@ def refused_then_accepted(app, client, url, body, csrf_page, changes):
 CSRF_EXEMPT = {
     "sync_api.enroll": "a one-time enrollment code in the JSON body (tests/sync/test_enrollment.py)",
     "sync_api.ping": "the HMAC signature of an enrolled node (tests/sync/test_enrollment.py)",
+    "sync_api.push": "the HMAC signature of an enrolled node (tests/sync/test_push.py)",
+    "sync_api.receipt": "the HMAC signature of an enrolled node (tests/sync/test_push.py)",
+    "sync_api.pull": "the HMAC signature of an enrolled node (tests/sync/test_push.py)",
 }
 BOOTH_POSTS = sorted(e for e, r in BOOTH.items() if r.post is not None)
 CENTRAL_POSTS = sorted(e for e, r in CENTRAL.items() if r.post is not None and e not in CSRF_EXEMPT)

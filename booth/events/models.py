@@ -21,6 +21,9 @@ class Event(db.Model):
     timezone: Mapped[str] = mapped_column(String(64))
     # Base URL of the central server for QR codes (typed at setup or filled in by sync enrollment)
     central_base_url: Mapped[str | None] = mapped_column(String(300))
+    # Central only: the central event a booth's own event record counts under (set when the node that
+    # pushed it is linked to a central event), so every booth of a march reports as one event.
+    central_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("events.id"))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

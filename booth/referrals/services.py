@@ -469,3 +469,31 @@ def record_provisional(session, *, token: str | None = None, folio: str | None =
     session.flush()
     audit.record(session, "linkage.provisional_arrival", now=now, actor=actor, record_id=row.id)
     return row
+
+
+def match_provisional(conn, metadata, referrals: list[dict], *, now: datetime) -> int:
+    """Central, when a booth's referrals arrive: provisional arrivals recorded before them are matched by
+    QR token hash or folio; the arrival becomes the referral's linkage (``arrived``) unless the clinic
+    already recorded one. Core statements on the push's connection; returns how many were matched."""
+    from booth.db import new_id
+
+    pa, lk, au = metadata.tables["provisional_arrivals"], metadata.tables["linkages"], metadata.tables["audit_entries"]
+    by_hash = {r["token_hash"]: r for r in referrals if r.get("token_hash")}
+    by_folio = {r["folio"]: r for r in referrals if r.get("folio")}
+    found = conn.execute(select(pa).where(pa.c.matched_referral_id.is_(None),
+                                          (pa.c.token_hash.in_(list(by_hash))) | (pa.c.folio.in_(list(by_folio)))))
+    matched = 0
+    for p in found.mappings().all():
+        ref = by_hash.get(p["token_hash"]) or by_folio.get(p["folio"])
+        if ref is None:
+            continue
+        conn.execute(pa.update().where(pa.c.id == p["id"])
+                     .values(matched_referral_id=ref["id"], version=pa.c.version + 1, updated_at=now))
+        if conn.execute(select(lk.c.id).where(lk.c.referral_id == ref["id"])).first() is None:
+            conn.execute(lk.insert().values(id=new_id(), referral_id=ref["id"], status="arrived",
+                                            arrived_on=p["arrived_on"], recorded_by=p["recorded_by"], version=1,
+                                            created_at=now, updated_at=now))
+        conn.execute(au.insert().values(id=new_id(), at=now, staff_code=None, device_id=None,
+                                        action="linkage.provisional_matched", record_id=str(ref["id"])))
+        matched += 1
+    return matched

@@ -6,6 +6,7 @@ version until the new one is signed off. Every screening and consent records the
 from __future__ import annotations
 
 import copy
+import uuid
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
@@ -20,12 +21,22 @@ MAX_WINDOW_S = 24 * 3600
 MAX_CONSENT_CHARS = 4000
 
 
+CATALOGUE_NAMESPACE = uuid.UUID("6f0c1d7e-3b1a-5c2e-9d4f-8a7b6c5d4e3f")
+
+
+def product_id(code: str) -> uuid.UUID:
+    """The id of a catalogue product: the same on every node and at central (derived from its code), so
+    a booth's screenings point to central's row of the same product."""
+    return uuid.uuid5(CATALOGUE_NAMESPACE, "kit_product:" + code)
+
+
 def ensure_catalogue(session, *, now: datetime) -> list[KitProduct]:
-    """The kit products of DOMAIN.md, inserted once (central owns the catalogue later)."""
+    """The kit products of DOMAIN.md, inserted once, with the same ids everywhere (central owns the
+    catalogue; a booth pulls newer versions of it)."""
     existing = {p.code: p for p in session.scalars(select(KitProduct))}
     for code, name, targets, samples, rf, ru, tmin, tmax in defaults.PRODUCTS:
         if code not in existing:
-            p = KitProduct(code=code, name=name, targets_csv=targets, samples_csv=samples, read_from_s=rf * 60,
+            p = KitProduct(id=product_id(code), code=code, name=name, targets_csv=targets, samples_csv=samples, read_from_s=rf * 60,
                            read_until_s=ru * 60, temp_min_c=tmin, temp_max_c=tmax, created_at=now, updated_at=now)
             session.add(p)
             existing[code] = p

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from booth.db import new_id
@@ -16,7 +16,9 @@ SUPPLIES = ("condom", "lubricant", "self_test")
 
 class KitLot(db.Model):
     __tablename__ = "kit_lots"
-    __table_args__ = (UniqueConstraint("product_id", "lot_number"),)
+    # one row per (product, lot number) on a node (the service looks it up); not unique at central,
+    # where several booths receive boxes of the same lot
+    __table_args__ = (Index("ix_kit_lots_product_lot", "product_id", "lot_number"),)
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("kit_products.id"))
     lot_number: Mapped[str] = mapped_column(String(40))
@@ -91,7 +93,9 @@ class Shift(db.Model):
     __tablename__ = "shifts"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"))
-    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"), index=True)
+    # staff.id on a booth; node_staff.id at central (a booth's staff travel as references only), so no
+    # foreign key: the shift service takes the staff row itself
+    staff_id: Mapped[uuid.UUID] = mapped_column(index=True)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)

@@ -1,7 +1,7 @@
 """``flask sync …``: a thin command line over the sync services.
 
 Central: ``register-node NAME [--event ID] [--json]``, ``revoke-node ID``, ``nodes [--json]``.
-Booth: ``enroll CENTRAL_URL CODE [--node ID]``, ``ping``.
+Booth: ``enroll CENTRAL_URL CODE [--node ID]``, ``ping``, ``push``, ``pull``, ``status [--json]``.
 """
 from __future__ import annotations
 
@@ -155,6 +155,95 @@ def ping():
                    f"{'behind' if lag > 0 else 'ahead of'} central's; re-signed with the measured offset")
     server_time = datetime.fromtimestamp(reply.body["server_time"], timezone.utc).isoformat()
     click.echo(f"ok: node {reply.body['node']}, central time {server_time}")
+
+
+def _transport():
+    from booth.sync import client
+
+    state = client.load_state(current_app.instance_path)
+    if state is None:
+        raise click.ClickException("this node is not enrolled: run `flask --app wsgi sync enroll CENTRAL_URL CODE`")
+    return state, client.Transport(state, lambda: clock.now().timestamp(), timeout=current_app.config["SYNC_TIMEOUT_S"])
+
+
+def _offset_note(offset: int) -> str:
+    return (f"clock offset {offset:+d} s: this node's clock is {abs(offset)} s "
+            f"{'behind' if offset > 0 else 'ahead of'} central's; requests are signed with the measured offset")
+
+
+@sync_cli.command("push")
+@click.option("--batch", "batch_size", default=500, show_default=True, type=click.IntRange(1, 2000))
+@click.option("--json", "as_json", is_flag=True, help="Print the push report as one JSON line.")
+def push(batch_size, as_json):
+    """Send every record central has not acknowledged yet, in batches, oldest first (resumable)."""
+    from booth.sync import client, node
+
+    _need("booth", "push")
+    state, transport = _transport()
+
+    def progress(r):
+        if not as_json and r.total:
+            click.echo(f"\r{r.sent}/{r.total} records sent", nl=False, err=True)
+
+    try:
+        report = node.push(db.session, transport, progress=progress, batch_size=batch_size)
+    except node.PushFailed as e:
+        client.save_state(current_app.instance_path, state)
+        raise click.ClickException(f"push stopped after {e.report.sent} of {e.report.total} records: {e}. "
+                                   "Run it again: it resumes where it stopped.") from None
+    client.save_state(current_app.instance_path, state)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+        return
+    click.echo("", err=True)
+    if report.clock_offset_s:
+        click.echo(_offset_note(report.clock_offset_s))
+    click.echo(f"sent {report.sent}, acknowledged {report.acked}, quarantined {report.quarantined}, "
+               f"waiting for their parent records {report.deferred}")
+
+
+@sync_cli.command("pull")
+def pull():
+    """Fetch central's catalogue and the linkage of this node's referrals."""
+    from booth.sync import client, node
+
+    _need("booth", "pull")
+    state, transport = _transport()
+    try:
+        counts = node.pull(db.session, transport)
+    except (client.SyncFailed, node.PullError) as e:
+        raise click.ClickException(f"pull failed: {e}") from None
+    client.save_state(current_app.instance_path, state)
+    click.echo(", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@sync_cli.command("status")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--offline", is_flag=True, help="Do not ask central: print the last receipt kept here.")
+def status(as_json, offline):
+    """The reconciliation receipt: per kind, held here, acknowledged, and central's digest of the ids."""
+    from booth.sync import client, node
+
+    _need("booth", "status")
+    state = client.load_state(current_app.instance_path)
+    transport = None if (state is None or offline) else _transport()[1]
+    data = node.status(db.session, transport, current_app.instance_path)
+    if state is not None and transport is not None:
+        client.save_state(current_app.instance_path, state)
+    if as_json:
+        click.echo(json.dumps(data))
+        return
+    click.echo(f"event {data['event']['name']} · booth {data['booth']['name']} · node {data['node'] or '-'}")
+    if data.get("error"):
+        click.echo(f"central not reached: {data['error']} (receipt below is the last one kept)")
+    receipt = data.get("receipt")
+    if receipt:
+        click.echo(f"{'kind':<18} {'held':>7} {'acked':>7} {'central':>7}  digest            match")
+        for k in receipt["kinds"]:
+            click.echo(f"{k['kind']:<18} {k['held']:>7} {k['acknowledged']:>7} {k['central_count']:>7}  "
+                       f"{k['digest'][:16]}  {'yes' if k['match'] else 'NO'}")
+        click.echo(f"all match: {'yes' if receipt['match'] else 'NO'} (checked {data['checked_at']})")
+    click.echo(f"pending: {sum(data['pending'].values())}")
 
 
 def register(app) -> None:

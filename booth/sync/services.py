@@ -141,3 +141,54 @@ def check_signed(session, *, method: str, path: str, headers, body: bytes, now: 
     node.clock_offset_s = int(headers[signing.HEADER_TS]) - applied - int(now_s)
     session.flush()
     return node
+
+
+# ---------------------------------------------------------------- push, receipt, pull (central)
+
+def push(session, metadata, node: SyncNode, payload, *, now: datetime) -> dict:
+    """Apply one batch from ``node`` (see ``booth.sync.merge``). A malformed batch → 400, nothing written."""
+    from booth.settings.services import ensure_catalogue
+    from booth.sync import merge
+
+    try:
+        decoded = merge.decode_batch(metadata, payload)
+    except merge.BatchError as e:
+        raise SyncError(400, "bad_batch", str(e)) from None
+    ensure_catalogue(session, now=now)   # the kit products booths point to (same ids everywhere)
+    outcome = merge.apply(session, metadata, node, decoded, now=now)
+    if outcome.quarantined:
+        audit.record(session, "sync.quarantine", now=now, record_id=node.id)
+    return outcome.as_dict()
+
+
+def receipt(session, metadata, node: SyncNode) -> dict:
+    """Per kind: how many records central keeps as this node's, and the digest of their ids."""
+    from booth.sync import records as R
+
+    ledger = metadata.tables["sync_records"]
+    rows = session.execute(select(ledger.c.kind, ledger.c.record_id).where(ledger.c.node_id == node.id))
+    ids: dict[str, list] = {}
+    for kind, rid in rows:
+        ids.setdefault(kind, []).append(rid)
+    return {k.name: {"count": len(ids.get(k.name, [])), "digest": R.ids_digest(ids.get(k.name, []))}
+            for k in R.KINDS}
+
+
+def pull(session, metadata, node: SyncNode) -> dict:
+    """Central's shared catalogue (kit products; destinations and routing rules that central made, not a
+    node's), and the linkage and matched provisional arrivals of this node's own referrals."""
+    from booth.sync import records as R
+
+    ledger = metadata.tables["sync_records"]
+    out = {}
+    for kind in R.PULL_KINDS:
+        table = metadata.tables[kind.table]
+        q = select(*R.columns(metadata, kind))
+        if kind.name in ("destination", "routing_rule"):
+            q = q.where(~table.c.id.in_(select(ledger.c.record_id).where(ledger.c.kind == kind.name)))
+        elif kind.name in ("linkage", "provisional_arrival"):
+            col = table.c.referral_id if kind.name == "linkage" else table.c.matched_referral_id
+            q = q.where(col.in_(select(ledger.c.record_id).where(ledger.c.kind == "referral",
+                                                                 ledger.c.node_id == node.id)))
+        out[kind.name] = [R.encode(r) for r in session.execute(q.order_by(table.c.id)).mappings()]
+    return out

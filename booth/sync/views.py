@@ -47,10 +47,9 @@ def enroll():
     return jsonify(node=str(node.id), secret=secret, central_base_url=central_base_url())
 
 
-@bp.post("/ping")
-@signed_node
-@csrf.exempt
-def ping():
+def signed_call(handler):
+    """Check the node's signature, run ``handler(node, now)`` and commit once; a refusal writes nothing
+    (but a refusal for time records the node's measured clock offset)."""
     now = clock.now()
     try:
         node = services.check_signed(db.session, method=request.method, path=request.path, headers=request.headers,
@@ -61,8 +60,53 @@ def ping():
         else:
             db.session.rollback()
         return refuse(e)
+    try:
+        body = handler(node, now)
+    except SyncError as e:
+        db.session.rollback()
+        return refuse(e)
     db.session.commit()
-    return jsonify(node=str(node.id), server_time=int(now.timestamp()))
+    return jsonify(body)
+
+
+def _json_body():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise SyncError(400, "bad_request", "Send a JSON object.")
+    return data
+
+
+@bp.post("/ping")
+@signed_node
+@csrf.exempt
+def ping():
+    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp())})
+
+
+@bp.post("/push")
+@signed_node
+@csrf.exempt
+def push():
+    """A batch of the node's records: ``{"records": [{"kind", "row"}, …]}`` → acked / quarantined / deferred."""
+    return signed_call(lambda node, now: services.push(db.session, db.metadata, node, _json_body(), now=now))
+
+
+@bp.post("/receipt")
+@signed_node
+@csrf.exempt
+def receipt():
+    """Per kind: the count and the digest of the ids central keeps as this node's."""
+    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp()),
+                                          "kinds": services.receipt(db.session, db.metadata, node)})
+
+
+@bp.post("/pull")
+@signed_node
+@csrf.exempt
+def pull():
+    """Central's shared catalogue and the linkage of the node's own referrals."""
+    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp()),
+                                          "records": services.pull(db.session, db.metadata, node)})
 
 
 def _text(value) -> str | None:

@@ -1,0 +1,237 @@
+"""Central side of a push: apply a batch of records from one node, exactly once (plain module, no Flask).
+
+For each record (kind, id, version, content):
+
+* a new id → inserted, and the ledger (``sync_records``) notes the node that owns it;
+* an id this node owns, with a **higher** version → replaces the row (booth-owned columns only);
+* the **same** version and the same digest → acknowledged again (``duplicate``), nothing written;
+* a **lower** version → acknowledged (``stale``): central already holds a newer one (a clinic's arrival
+  survives a later booth push of the same referral this way; the booth's referral row never holds it);
+* the same version with a different digest → **conflict**: the incoming copy goes to the quarantine for
+  the central coordinator, the row stays as it is;
+* an id owned by another node or by central itself, with other content → ``foreign`` (quarantine);
+* a row the database refuses (a unique folio already taken …) → ``integrity`` (quarantine);
+* a record whose parent row is not at central yet → ``deferred`` (not acknowledged; sent again later).
+
+The rest of the batch is applied whatever happens to one record. The caller commits once: a crash in the
+middle of a batch leaves nothing of it, and the node's retry applies it whole.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from booth.sync import records as R
+
+MAX_BATCH = 2000
+
+
+@dataclass
+class Outcome:
+    acked: list = field(default_factory=list)        # [kind, id, version, inserted|updated|duplicate|stale]
+    quarantined: list = field(default_factory=list)  # [kind, id, version, conflict|foreign|integrity]
+    deferred: list = field(default_factory=list)     # [kind, id, version, "missing_parent"]
+
+    def as_dict(self) -> dict:
+        return {"acked": self.acked, "quarantined": self.quarantined, "deferred": self.deferred}
+
+    def counts(self) -> dict:
+        out: dict = {}
+        for status in (a[3] for a in self.acked + self.quarantined + self.deferred):
+            out[status] = out.get(status, 0) + 1
+        return out
+
+
+class BatchError(ValueError):
+    """The batch is malformed (status 400): nothing of it is applied."""
+
+
+def decode_batch(metadata, payload) -> list[tuple[R.Kind, dict, dict]]:
+    """Validate the whole batch first: [(kind, decoded row, canonical record)] in push order, or BatchError."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
+        raise BatchError('Send a JSON object {"records": [{"kind": …, "row": {…}}, …]}.')
+    items = payload["records"]
+    if len(items) > MAX_BATCH:
+        raise BatchError(f"At most {MAX_BATCH} records per batch.")
+    decs = _decoders(metadata)
+    out, seen = [], set()
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or set(item) != {"kind", "row"}:
+            raise BatchError(f"records[{i}]: an object with exactly kind and row")
+        kind = R.BY_NAME.get(item["kind"]) if isinstance(item["kind"], str) else None
+        if kind is None:
+            raise BatchError(f"records[{i}]: unknown kind")
+        try:
+            row = decs[kind.name].decode(item["row"])
+        except R.RecordError as e:
+            raise BatchError(f"records[{i}] ({kind.name}): {e}") from None
+        if (kind.name, row["id"]) in seen:
+            raise BatchError(f"records[{i}] ({kind.name}): the same id twice in one batch")
+        seen.add((kind.name, row["id"]))
+        out.append((kind, row, R.encode(row)))   # the canonical form: what digests compare
+    out.sort(key=lambda t: R.ORDER[t[0].name])   # stable: keeps the node's order within a kind
+    return out
+
+
+_DECODERS: dict = {}
+
+
+def _decoders(metadata):
+    key = id(metadata)
+    if key not in _DECODERS:
+        _DECODERS[key] = R.decoders(metadata)
+    return _DECODERS[key]
+
+
+def apply(session, metadata, node, decoded, *, now: datetime) -> Outcome:
+    """Apply a decoded batch for ``node`` (a SyncNode) inside the caller's transaction."""
+    out = Outcome()
+    conn = session.connection()
+    by_kind: dict[str, list] = {}
+    for kind, row, raw in decoded:
+        by_kind.setdefault(kind.name, []).append((row, raw))
+    for name in sorted(by_kind, key=R.ORDER.__getitem__):
+        _apply_kind(conn, metadata, node, R.BY_NAME[name], by_kind[name], now, out)
+    return out
+
+
+def _apply_kind(conn, metadata, node, kind: R.Kind, items, now, out: Outcome) -> None:
+    table = metadata.tables[kind.target]
+    ledger = metadata.tables["sync_records"]
+    cols = [c.name for c in R.columns(metadata, kind)]
+    ids = [row["id"] for row, _ in items]
+    owners = dict(conn.execute(sa.select(ledger.c.record_id, ledger.c.node_id)
+                               .where(ledger.c.kind == kind.name, ledger.c.record_id.in_(ids))).all())
+    existing = {r["id"]: R.encode(r) for r in conn.execute(
+        sa.select(*[table.c[c] for c in cols]).where(table.c.id.in_(ids))).mappings()}
+
+    inserts, updates = [], []
+    for row, raw in items:
+        rid, version = row["id"], R.version_of(row)
+        record = [kind.name, str(rid), version]
+        current = existing.get(rid)
+        if current is None:
+            inserts.append((row, raw))
+            continue
+        same = R.digest(current) == R.digest(raw)
+        if owners.get(rid) != node.id:
+            if same:
+                out.acked.append(record + ["duplicate"])
+            else:
+                _quarantine(conn, metadata, node, kind, row, raw, "foreign", now, out)
+            continue
+        have = R.version_of(current)
+        if version > have:
+            updates.append((row, raw))
+        elif version < have:
+            out.acked.append(record + ["stale"])
+        elif same:
+            out.acked.append(record + ["duplicate"])
+        else:
+            _quarantine(conn, metadata, node, kind, row, raw, "conflict", now, out)
+
+    inserts = _with_parents(conn, metadata, kind, table, inserts, out)
+    updates = _with_parents(conn, metadata, kind, table, updates, out)
+    if inserts:
+        _insert(conn, metadata, node, kind, table, inserts, now, out)
+    if updates:
+        pk = table.c.id
+        values = {c: sa.bindparam("v_" + c) for c in cols if c != "id"}
+        conn.execute(sa.update(table).where(pk == sa.bindparam("v_id")).values(values),
+                     [{"v_" + k: v for k, v in row.items()} for row, _ in updates])
+        out.acked.extend([kind.name, str(row["id"]), R.version_of(row), "updated"] for row, _ in updates)
+    _after(conn, metadata, node, kind, [row for row, _ in inserts + updates], now)
+
+
+def _with_parents(conn, metadata, kind, table, items, out: Outcome):
+    """Keep the records whose referenced rows exist at central (or earlier in this batch); defer the rest."""
+    if not items:
+        return items
+    missing: set = set()
+    for col in table.columns:
+        for fk in col.foreign_keys:
+            target = fk.column.table
+            wanted = {row[col.name] for row, _ in items if row.get(col.name) is not None}
+            if not wanted:
+                continue
+            found = set(conn.execute(sa.select(fk.column).where(fk.column.in_(wanted))).scalars())
+            if target is table:   # a correction pointing at an earlier row of the same kind, maybe in this batch
+                found |= {row["id"] for row, _ in items}
+            missing |= {row["id"] for row, _ in items if row.get(col.name) is not None
+                        and row[col.name] not in found}
+    if kind.name == "shift":   # staff references live in node_staff at central (no foreign key there)
+        staff = metadata.tables["node_staff"]
+        wanted = {row["staff_id"] for row, _ in items}
+        found = set(conn.execute(sa.select(staff.c.id).where(staff.c.id.in_(wanted))).scalars())
+        missing |= {row["id"] for row, _ in items if row["staff_id"] not in found}
+    for row, _ in items:
+        if row["id"] in missing:
+            out.deferred.append([kind.name, str(row["id"]), R.version_of(row), "missing_parent"])
+    return [(row, raw) for row, raw in items if row["id"] not in missing]
+
+
+def _insert(conn, metadata, node, kind, table, items, now, out: Outcome) -> None:
+    ledger = metadata.tables["sync_records"]
+    rows = [row for row, _ in items]
+    owned = [{"kind": kind.name, "record_id": row["id"], "node_id": node.id, "received_at": now} for row in rows]
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.insert(table), rows)
+            conn.execute(sa.insert(ledger), owned)
+        out.acked.extend([kind.name, str(row["id"]), R.version_of(row), "inserted"] for row in rows)
+        return
+    except IntegrityError:
+        pass
+    # one at a time, to find the row(s) the database refuses (or that a concurrent copy inserted first)
+    for (row, raw), own in zip(items, owned):
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(table), [row])
+                conn.execute(sa.insert(ledger), [own])
+            out.acked.append([kind.name, str(row["id"]), R.version_of(row), "inserted"])
+        except IntegrityError:
+            cols = [c.name for c in R.columns(metadata, kind)]
+            current = conn.execute(sa.select(*[table.c[c] for c in cols]).where(table.c.id == row["id"])) \
+                .mappings().first()
+            if current is not None and R.digest(R.encode(current)) == R.digest(raw):
+                out.acked.append([kind.name, str(row["id"]), R.version_of(row), "duplicate"])
+            else:
+                _quarantine(conn, metadata, node, kind, row, raw, "integrity", now, out)
+
+
+def _quarantine(conn, metadata, node, kind, row, raw, reason, now, out: Outcome) -> None:
+    from booth.db import new_id
+
+    q = metadata.tables["sync_quarantine"]
+    d = R.digest(raw)
+    version = R.version_of(row)
+    exists = conn.execute(sa.select(q.c.id).where(q.c.node_id == node.id, q.c.kind == kind.name,
+                                                  q.c.record_id == row["id"], q.c.version == version,
+                                                  q.c.digest == d)).first()
+    if exists is None:
+        try:
+            with conn.begin_nested():
+                conn.execute(sa.insert(q), [{"id": new_id(), "node_id": node.id, "kind": kind.name,
+                                             "record_id": row["id"], "version": version, "digest": d,
+                                             "reason": reason, "payload": raw, "received_at": now}])
+        except IntegrityError:   # the same copy quarantined by a concurrent duplicate request
+            pass
+    out.quarantined.append([kind.name, str(row["id"]), version, reason])
+
+
+def _after(conn, metadata, node, kind, rows, now) -> None:
+    """What a kind's arrival sets off at central."""
+    if not rows:
+        return
+    if kind.name == "event" and node.event_id is not None:
+        events = metadata.tables["events"]
+        conn.execute(sa.update(events).where(events.c.id.in_([r["id"] for r in rows]),
+                                             events.c.id != node.event_id)
+                     .values(central_event_id=node.event_id))
+    if kind.name == "referral":
+        from booth.referrals.services import match_provisional
+
+        match_provisional(conn, metadata, rows, now=now)
