@@ -10,5 +10,6 @@ from booth.stock.models import KitLot, QcRun, Shift, StockMovement, TemperatureL
 from booth.visits.models import Consent, DayClosure, Visit  # noqa: F401
 from booth.referrals.models import (Destination, Linkage, ProvisionalArrival, Referral,  # noqa: F401
                                     RoutingRule, StaffDestination)
-from booth.sync.models import NodeStaff, SyncAck, SyncNode, SyncNonce, SyncQuarantine, SyncRecord  # noqa: F401
+from booth.sync.models import (NodeStaff, SyncAck, SyncNode, SyncNonce, SyncPurged,  # noqa: F401
+                               SyncQuarantine, SyncRecord)
 import booth.sync.versioning  # noqa: F401,E402  (version bump on every change of a synced row)

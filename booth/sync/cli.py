@@ -124,7 +124,7 @@ def enroll(central_url, code, node_id):
     base = str(reply["central_base_url"]).rstrip("/")
     client.save_state(current_app.instance_path, client.NodeState(
         node=str(reply["node"]), secret=str(reply["secret"]), central_url=central_url.rstrip("/"),
-        central_base_url=base))
+        central_base_url=base, central_public_key=str(reply.get("bundle_key") or "")))
     now = clock.now()
     event = booth.event
     event.central_base_url, event.updated_at, event.version = base, now, event.version + 1
@@ -244,6 +244,104 @@ def status(as_json, offline):
                        f"{k['digest'][:16]}  {'yes' if k['match'] else 'NO'}")
         click.echo(f"all match: {'yes' if receipt['match'] else 'NO'} (checked {data['checked_at']})")
     click.echo(f"pending: {sum(data['pending'].values())}")
+
+
+@sync_cli.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+def export_bundle(file):
+    """No network: write a bundle of every unacknowledged record to FILE (signed; only central can read it)."""
+    from pathlib import Path
+
+    from booth.backup import crypto
+    from booth.instance import write_private
+    from booth.sync import bundle, client, outbox
+
+    _need("booth", "export")
+    state = client.load_state(current_app.instance_path)
+    if state is None or not state.central_public_key:
+        raise click.ClickException("this node is not enrolled (or was enrolled before bundles existed): "
+                                   "enroll it first, while a network is at hand")
+    records = outbox.next_batch(db.session, db.metadata, {}, size=10**9)
+    db.session.rollback()
+    blob = bundle.make_bundle(node_id=state.node, secret_hex=state.secret,
+                              central_public=crypto.public_from_text(state.central_public_key), records=records,
+                              now=clock.now())
+    write_private(Path(file), blob)
+    click.echo(f"{len(records)} records written to {file}; import it at central with "
+               "`flask --app wsgi sync import FILE`, then bring back the receipt "
+               "(`flask --app wsgi sync import-receipt RECEIPT`)")
+
+
+@sync_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--receipt", "receipt_path", default=None, help="Where to write the receipt (default: FILE.receipt).")
+def import_bundle(file, receipt_path):
+    """Central: apply a booth's bundle (exactly once) and write the receipt file the booth imports."""
+    from pathlib import Path
+
+    from booth.instance import write_private
+    from booth.sync import bundle, services
+
+    _need("central", "import")
+    try:
+        node, receipt, counts = services.import_bundle(db.session, db.metadata, Path(file).read_bytes(),
+                                                       instance_path=current_app.instance_path, now=clock.now())
+    except bundle.BundleError as e:
+        db.session.rollback()
+        raise click.ClickException(str(e)) from None
+    db.session.commit()
+    out = Path(receipt_path or file + ".receipt")
+    write_private(out, receipt)
+    click.echo(f"node {node.name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    click.echo(f"receipt written to {out}; on the booth: flask --app wsgi sync import-receipt {out.name}")
+
+
+@sync_cli.command("import-receipt")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def import_receipt(file):
+    """Booth: mark the records central acknowledged in a bundle's receipt."""
+    from pathlib import Path
+
+    from booth.sync import bundle, client, outbox
+
+    _need("booth", "import-receipt")
+    state = client.load_state(current_app.instance_path)
+    if state is None:
+        raise click.ClickException("this node is not enrolled")
+    try:
+        data = bundle.open_receipt(Path(file).read_bytes(), node_id=state.node, secret_hex=state.secret)
+    except bundle.BundleError as e:
+        raise click.ClickException(str(e)) from None
+    counts = outbox.record_reply(db.session, db.metadata, data, now=clock.now())
+    db.session.commit()
+    click.echo(f"acknowledged {counts['acked']}, quarantined {counts['quarantined']}, "
+               f"waiting for parent records {counts['deferred']}")
+
+
+@sync_cli.command("purge")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge(yes):
+    """Delete the visit data central has acknowledged (closed visits only), with secure_delete."""
+    from booth.sync import purge as purging
+
+    _need("booth", "purge")
+    p = purging.plan(db.session, db.metadata)
+    db.session.rollback()
+    if not p.visits:
+        raise click.ClickException(f"nothing to purge: {p.blocked} closed visits still have records central has "
+                                   f"not acknowledged, {p.open_visits} visits are open. Push first.")
+    if not yes:
+        click.confirm(f"Purge {len(p.visits)} visits that central acknowledged? This cannot be undone here.",
+                      abort=True)
+    try:
+        result = purging.purge(db.session, db.metadata, secret_key=current_app.config["SECRET_KEY"], now=clock.now())
+    except purging.PurgeRefused as e:
+        db.session.rollback()
+        raise click.ClickException(str(e)) from None
+    db.session.commit()
+    purging.scrub(db.engine)
+    click.echo("purged " + ", ".join(f"{k} {v}" for k, v in result["purged"].items()) +
+               f"; kept {result['blocked_visits']} visits not fully acknowledged and {result['open_visits']} open")
 
 
 def register(app) -> None:

@@ -27,6 +27,7 @@ class NodeState:
     central_url: str       # where the sync API answers (scheme://host[:port])
     central_base_url: str  # central's public base URL (QR codes)
     clock_offset_s: int = 0
+    central_public_key: str = ""  # central's X25519 key for bundles (and backups), text form
 
 
 def state_path(instance_path) -> Path:

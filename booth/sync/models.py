@@ -121,3 +121,13 @@ class NodeStaff(db.Model):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SyncPurged(db.Model):
+    """Booth side: what a purge removed, per kind, so the receipt still adds up without keeping the ids:
+    how many acknowledged records were purged and the XOR of their id hashes (see ``records.ids_digest``)."""
+
+    __tablename__ = "sync_purged"
+    kind: Mapped[str] = mapped_column(String(24), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    acc: Mapped[str] = mapped_column(String(64))

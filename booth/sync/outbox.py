@@ -175,8 +175,9 @@ def push(session, metadata, transport, *, now: Callable[[], datetime], batch_siz
 
 def local_receipt(session, metadata) -> dict:
     """Per kind: rows held here, records acknowledged, and the digest of the acknowledged ids (those
-    central keeps as this node's: acked, or in conflict with an older copy it holds)."""
+    central keeps as this node's: acked, or in conflict with an older copy it holds), purged ones included."""
     acks = metadata.tables["sync_acks"]
+    purged = {k: (n, int(acc, 16)) for k, n, acc in session.execute(sa.select(metadata.tables["sync_purged"]))}
     out = {}
     for kind in R.KINDS:
         table = metadata.tables[kind.table]
@@ -185,7 +186,9 @@ def local_receipt(session, metadata) -> dict:
                                  .where(acks.c.kind == kind.name, acks.c.status == "pulled")).scalar_one()
         ids = session.execute(sa.select(acks.c.record_id).where(
             acks.c.kind == kind.name, acks.c.status.in_(("acked", "conflict")))).scalars().all()
-        out[kind.name] = {"held": held - pulled, "acknowledged": len(ids), "digest": R.ids_digest(ids)}
+        gone, acc = purged.get(kind.name, (0, 0))
+        out[kind.name] = {"held": held - pulled, "acknowledged": len(ids) + gone, "purged": gone,
+                          "digest": R.ids_digest(ids, acc)}
     return out
 
 
@@ -198,6 +201,7 @@ def compare(local: dict, central: dict) -> dict:
         match = mine["acknowledged"] == theirs["count"] and mine["digest"] == theirs["digest"]
         ok = ok and match
         rows.append({"kind": kind.name, "held": mine["held"], "acknowledged": mine["acknowledged"],
+                     "purged": mine.get("purged", 0),
                      "central_count": theirs["count"], "digest": theirs["digest"],
                      "local_digest": mine["digest"], "match": match})
     return {"kinds": rows, "match": ok}

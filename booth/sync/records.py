@@ -113,9 +113,16 @@ def digest(record: dict) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-def ids_digest(ids) -> str:
-    """SHA-256 of the sorted ids (hyphenated text), one per line: both sides compute it for a receipt."""
-    return hashlib.sha256("\n".join(sorted(str(i) for i in ids)).encode()).hexdigest()
+def id_hash(rid) -> int:
+    return int.from_bytes(hashlib.sha256(str(rid).encode()).digest(), "big")
+
+
+def ids_digest(ids, acc: int = 0) -> str:
+    """The digest of a set of ids (hyphenated text): the XOR of their SHA-256, in hex. Both sides compute it
+    for a receipt; being a XOR, it can be kept as a running value (``acc``) for ids a booth has purged."""
+    for rid in ids:
+        acc ^= id_hash(rid)
+    return f"{acc:064x}"
 
 
 # ---------------------------------------------------------------- decoding (central validates every field)

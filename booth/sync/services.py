@@ -192,3 +192,36 @@ def pull(session, metadata, node: SyncNode) -> dict:
                                                                  ledger.c.node_id == node.id)))
         out[kind.name] = [R.encode(r) for r in session.execute(q.order_by(table.c.id)).mappings()]
     return out
+
+
+def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetime) -> tuple[SyncNode, bytes, dict]:
+    """Central: apply a bundle file (same exactly-once rules as a push). Returns the node, the receipt file's
+    bytes and the counts. A bundle that is not genuine, or from a revoked node, is refused whole."""
+    import hashlib
+
+    from booth.settings.services import ensure_catalogue
+    from booth.sync import bundle, merge
+
+    node = session.get(SyncNode, bundle.bundle_node(blob))
+    if node is None or node.secret is None:
+        raise bundle.BundleError("This bundle comes from a node this server has not enrolled.")
+    if node.revoked_at is not None:
+        raise bundle.BundleError("This bundle comes from a revoked node: it was refused.")
+    data = bundle.open_bundle(blob, secret_hex=node.secret, central_private=bundle.central_key(instance_path))
+    ensure_catalogue(session, now=now)
+    outcome = merge.Outcome()
+    items = data["records"]
+    for start in range(0, len(items), merge.MAX_BATCH):
+        try:
+            decoded = merge.decode_batch(metadata, {"records": items[start:start + merge.MAX_BATCH]})
+        except merge.BatchError as e:
+            raise bundle.BundleError(f"The bundle holds a malformed record: {e}") from None
+        part = merge.apply(session, metadata, node, decoded, now=now)
+        outcome.acked += part.acked
+        outcome.quarantined += part.quarantined
+        outcome.deferred += part.deferred
+    node.last_seen_at = now
+    audit.record(session, "sync.bundle_import", now=now, record_id=node.id)
+    receipt = bundle.make_receipt(node_id=str(node.id), secret_hex=node.secret,
+                                  bundle_sha256=hashlib.sha256(blob).hexdigest(), outcome=outcome.as_dict(), now=now)
+    return node, receipt, outcome.counts()

@@ -44,7 +44,10 @@ def enroll():
         db.session.rollback()
         return refuse(e)
     db.session.commit()
-    return jsonify(node=str(node.id), secret=secret, central_base_url=central_base_url())
+    from booth.sync.bundle import central_public_text
+
+    return jsonify(node=str(node.id), secret=secret, central_base_url=central_base_url(),
+                   bundle_key=central_public_text(current_app.instance_path))
 
 
 def signed_call(handler):
