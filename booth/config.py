@@ -74,6 +74,9 @@ class Defaults:
 
     # exports and shared views: non-zero counts below this are "<10" (docs/ARCHITECTURE.md, small-cell suppression)
     REPORT_SUPPRESSION_THRESHOLD = 10
+    # the DHIS2 export's mapping of indicators to data element / category option combo ids (a JSON file); unset:
+    # the example with placeholder ids (booth/reports/exports/dhis2_mapping.example.json says how to write one)
+    REPORT_DHIS2_MAPPING = None
 
 
 _INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDLE_MINUTES",

@@ -181,6 +181,9 @@ BOOTH: dict[str, Route] = {
     # today's totals with exact counts: coordinators only (polled by htmx; the same route answers the partial)
     "reports.dashboard": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     "reports.export_csv": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "reports.export_pdf": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "reports.export_dhis2": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "reports.export_fhir": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     # ------------------------------------------------------------- referrals (counselors issue them)
     "referrals.new": Route("roles", roles=COUNSELORS, args={"visit_id": VISIT_ID},
                            get=staff(403, 200, 200, 403, 200)),

@@ -1,2 +1,2 @@
 """Coordinator reports: today's totals at the booth (indicators, charts), small-cell suppression and the
-suppressed CSV export; the other exports and central come later."""
+suppressed exports (CSV, PDF, DHIS2, FHIR: booth/reports/exports/); the central dashboard comes later."""

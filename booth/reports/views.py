@@ -1,7 +1,8 @@
 """The booth dashboard: today's totals for the coordinator, refreshed live by polling.
 
-Exact counts: this view is only for the logged-in coordinator. Its CSV download is suppressed (DOMAIN.md,
-small-cell suppression; booth/reports/suppression.py).
+Exact counts: this view is only for the logged-in coordinator. Its downloads (CSV, PDF, DHIS2, FHIR: today's
+booth-day) are suppressed (DOMAIN.md, small-cell suppression; booth/reports/suppression.py) and built by the
+pure modules of booth/reports/exports/, which the command line and central call too.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flask_babel import gettext as _
 
 from booth.auth.access import role_required
 from booth.auth.models import Role
+from booth.core.errors import render_error
 from booth.extensions import db
 from booth.reports import charts, indicators
 from booth.workflow import booth_day
@@ -50,6 +52,24 @@ def dashboard():
     return render_template(template, bd=bd, t=totals, chart=chart)
 
 
+def _attachment(body, mimetype: str, name: str) -> Response:
+    return Response(body, mimetype=mimetype,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+def _threshold() -> int:
+    return int(current_app.config.get("REPORT_SUPPRESSION_THRESHOLD", 10))
+
+
+def _today_scope():
+    """Today's booth-day of this booth, as the exports read it (suppressed tables, names)."""
+    from booth.reports.exports import common
+
+    bd = booth_day()
+    units = common.units_in_range(db.session, booth_id=bd.booth.id, day=bd.today)
+    return bd, common.load(db.session, units, now=bd.now, threshold=_threshold())
+
+
 @bp.get("/dashboard/export.csv")
 @role_required(Role.COORDINATOR)
 def export_csv():
@@ -57,9 +77,45 @@ def export_csv():
     from booth.reports.exports import csv as csv_export
 
     bd = booth_day()
-    threshold = int(current_app.config.get("REPORT_SUPPRESSION_THRESHOLD", 10))
+    threshold = _threshold()
     units = csv_export.units_in_range(db.session, booth_id=bd.booth.id, day=bd.today)
     rows = csv_export.export_rows(db.session, units, now=bd.now, threshold=threshold)
     name = csv_export.file_name(day=bd.today, today=bd.today)
-    return Response(csv_export.render(rows, threshold=threshold), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+    return _attachment(csv_export.render(rows, threshold=threshold), "text/csv", name)
+
+
+@bp.get("/dashboard/export.pdf")
+@role_required(Role.COORDINATOR)
+def export_pdf():
+    """Today's report of this booth (summary, the booth's page, charts), suppressed."""
+    from booth.reports.exports import common, pdf
+
+    bd, scope = _today_scope()
+    return _attachment(pdf.render(scope), "application/pdf",
+                       common.file_name("informe", "pdf", day=bd.today, today=bd.today))
+
+
+@bp.get("/dashboard/export.dhis2.json")
+@role_required(Role.COORDINATOR)
+def export_dhis2():
+    """Today's totals of this booth as a DHIS2 dataValueSets document (suppressed values left out)."""
+    from booth.reports.exports import common, dhis2
+
+    bd, scope = _today_scope()
+    try:
+        document = dhis2.data_value_set(scope, dhis2.load_mapping(current_app.config.get("REPORT_DHIS2_MAPPING")))
+    except dhis2.MappingError as e:
+        return render_error(409, str(e))
+    return _attachment(dhis2.dumps(document), "application/json",
+                       common.file_name("dhis2", "json", day=bd.today, today=bd.today))
+
+
+@bp.get("/dashboard/export.fhir.json")
+@role_required(Role.COORDINATOR)
+def export_fhir():
+    """Today's totals of this booth as a FHIR R4B Bundle with one MeasureReport."""
+    from booth.reports.exports import common, fhir
+
+    bd, scope = _today_scope()
+    return _attachment(fhir.render(scope), "application/fhir+json",
+                       common.file_name("fhir", "json", day=bd.today, today=bd.today))

@@ -6,49 +6,20 @@ import csv
 import io
 import re
 import shutil
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
 
 from booth import create_app
-from booth.auth import services as auth
-from booth.auth.models import Role
-from booth.demo import generate_day
 from booth.events.models import Booth
 from booth.extensions import db
 from booth.reports import indicators
-from booth.clock import FrozenClock
 from booth.settings import services as settings_services
-from tests.conftest import START, Node, base_config, setup_node
+from tests.conftest import Node, base_config
+from tests.reports.conftest import EVENING1, EVENING2
 
 DAY1, DAY2 = date(2026, 6, 27), date(2026, 6, 28)
-EVENING1 = datetime(2026, 6, 28, 0, 0, tzinfo=timezone.utc)    # 18:00 in Mexico City on day 1
-EVENING2 = datetime(2026, 6, 29, 0, 0, tzinfo=timezone.utc)
 SMALL_NUMBER = re.compile(r"^[1-9]$")
-
-
-@pytest.fixture(scope="module")
-def world(template_db, tmp_path_factory):
-    """A set-up node with two demo days of its booth (400 and 250 visits), built once for this module."""
-    folder = tmp_path_factory.mktemp("csv_world")
-    (folder / "instance").mkdir()
-    shutil.copy(template_db, folder / "node.sqlite3")
-    clock = FrozenClock(START)
-    app = create_app(base_config(folder, CLOCK=clock))
-    built = setup_node(app, clock)
-    with app.app_context():
-        booth = db.session.get(Booth, built.booth_id)
-        coordinator = auth.staff_by_code(db.session, built.coordinator_code)
-        coordinator.clinical_lead = True      # the demo signs the default clinical settings off
-        people = [auth.create_staff(db.session, code=code, roles=[role], pin="731945", now=clock.now())
-                  for code, role in (("T91", Role.TESTER), ("T92", Role.TESTER), ("K91", Role.COUNSELOR))]
-        for when, n, seed in ((EVENING1, 400, 5), (EVENING2, 250, 6)):
-            clock.set(when)
-            generate_day(db.session, booth=booth, coordinator=coordinator, testers=people[:2],
-                         counselors=people[2:], visits_n=n, seed=seed, now=clock.now())
-        db.session.commit()
-        db.engine.dispose()
-    return folder, built
 
 
 @pytest.fixture

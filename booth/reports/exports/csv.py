@@ -173,7 +173,9 @@ def units_in_range(session, *, event_id=None, day: date | None = None, date_from
     return sorted(found, key=lambda u: (u.day, str(u.event_id), str(u.booth_id)))
 
 
-def export_rows(session, units: Iterable[Unit], *, now: datetime, threshold: int) -> list[tuple]:
+def tables_of(session, units: Iterable[Unit], *, now: datetime) -> list[UnitTables]:
+    """Each unit's exact counts as the tables that are suppressed (one ``daily_totals`` per unit): what every
+    export publishes from, alone or as unions."""
     settings: dict = {}
     tables = []
     for u in units:
@@ -182,6 +184,11 @@ def export_rows(session, units: Iterable[Unit], *, now: datetime, threshold: int
         t = indicators.daily_totals(session, booth_id=u.booth_id, day=u.day, tz_name=u.timezone,
                                     settings=settings[u.event_id], now=now)
         tables.append(unit_tables(t))
+    return tables
+
+
+def export_rows(session, units: Iterable[Unit], *, now: datetime, threshold: int) -> list[tuple]:
+    tables = tables_of(session, units, now=now)
     return published_rows(tables, threshold=threshold) if tables else []
 
 
