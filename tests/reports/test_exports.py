@@ -317,3 +317,54 @@ def test_the_example_mapping_is_valid_and_covers_every_count(node, clock):
     assert document["note"]["notMapped"] == []
     assert all(dhis2.UID.match(element) and (coc is None or dhis2.UID.match(coc))
                for element, coc in mapping.elements.values())
+
+
+def test_two_booths_a_page_each_and_an_event_org_unit_is_their_union(node, tmp_path, clock):
+    """A second booth of the same event (as central holds them): the PDF has a page per booth, FHIR a
+    MeasureReport per booth, and DHIS2 with one org unit for the event sends the union of both booths' days —
+    the same numbers as the CSV of that day (which is that union)."""
+    from booth.auth import services as auth
+    from booth.demo import generate_day
+
+    app = node.app
+    with app.app_context():
+        now = clock.now()
+        first = db.session.get(Booth, node.booth_id)
+        second = Booth(event_id=first.event_id, name="Módulo 2", created_at=now, updated_at=now)
+        db.session.add(second)
+        db.session.flush()
+        coordinator = auth.staff_by_code(db.session, node.coordinator_code)
+        staff = [auth.staff_by_code(db.session, code) for code in ("T91", "K91")]
+        generate_day(db.session, booth=second, coordinator=coordinator, testers=staff[:1], counselors=staff[1:],
+                     visits_n=120, seed=7, now=now)
+        db.session.commit()
+    day = cli_export(app, tmp_path, "--date", "2026-06-27")
+
+    text = pdf_text(run_export(app, tmp_path, "pdf", "--date", "2026-06-27").read_bytes(), tmp_path)
+    assert text.count("\f") == 3 and "Módulo 1 · Marcha del Orgullo" in text and "Módulo 2 · Marcha del Orgullo" in text
+    assert small_numbers_in_pdf(text, ["Módulo 1", "Módulo 2", "Marcha del Orgullo"]) == []
+
+    bundle = json.loads(run_export(app, tmp_path, "fhir", "--date", "2026-06-27").read_text(encoding="utf-8"))
+    Bundle.model_validate(bundle)
+    assert sorted(e["resource"]["reporter"]["display"] for e in bundle["entry"]) == [
+        "Módulo 1 · Marcha del Orgullo", "Módulo 2 · Marcha del Orgullo"]
+
+    example = json.loads(dhis2.EXAMPLE.read_text(encoding="utf-8"))
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps({**example, "orgUnits": {"events": {str(node.event_id): "OrgUnitEv01"}}}),
+                    encoding="utf-8")
+    document = json.loads(run_export(app, tmp_path, "dhis2", "--date", "2026-06-27", "--mapping", str(path))
+                          .read_text(encoding="utf-8"))
+    jsonschema.validate(document, SCHEMA)
+    back = mapping_keys(dhis2.parse_mapping(example, source="example"))
+    assert {v["orgUnit"] for v in document["dataValues"]} == {"OrgUnitEv01"}
+    assert len(document["dataValues"]) >= 10
+    for v in document["dataValues"]:
+        assert day[back[(v["dataElement"], v.get("categoryOptionCombo"))]] == v["value"]
+    for s in document["note"]["suppressed"]:
+        assert day[(s["indicator"], s["disaggregation"])] == (SMALL if s["reason"] == "small" else "")
+
+    # the example mapping: Módulo 1 by name, Módulo 2 falls back to the default org unit
+    document = json.loads(run_export(app, tmp_path, "dhis2", "--date", "2026-06-27").read_text(encoding="utf-8"))
+    assert {v["orgUnit"] for v in document["dataValues"]} == {example["orgUnits"]["booths"]["Módulo 1"],
+                                                              example["orgUnits"]["default"]}
