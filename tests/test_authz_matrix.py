@@ -271,6 +271,8 @@ CENTRAL: dict[str, Route] = {
                               post=every(401, C)),
     "sync_api.pull": Route("signed", "the sync API: catalogue and linkage for the node, signed (HMAC)",
                            post=every(401, C)),
+    "sync_api.openapi": Route("public", "the OpenAPI description of the sync API: no data, nothing secret",
+                              get=every(200, C)),
 }
 # ================================================================= end of the table
 

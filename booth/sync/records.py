@@ -16,7 +16,7 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 import sqlalchemy as sa
 
@@ -175,7 +175,7 @@ def _decode(col: sa.Column, value):
             v = datetime.fromisoformat(value)
             if v.tzinfo is None:
                 raise RecordError(f"{name} needs a UTC offset")
-            return v
+            return v.astimezone(timezone.utc)
         if isinstance(t, sa.Date):
             if not isinstance(value, str) or len(value) != 10:
                 raise TypeError
@@ -196,17 +196,21 @@ def _decode(col: sa.Column, value):
         if isinstance(t, sa.String):
             if not isinstance(value, str) or "\x00" in value:
                 raise TypeError
+            value.encode("utf-8")   # a lone surrogate cannot be stored
             if t.length and len(value) > t.length:
                 raise RecordError(f"{name} is longer than {t.length} characters")
             return value
         if isinstance(t, sa.JSON):
             if not isinstance(value, (dict, list)):
                 raise TypeError
-            json.dumps(value)
+            text = json.dumps(value, ensure_ascii=False)
+            text.encode("utf-8")
+            if "\\u0000" in json.dumps(value):
+                raise TypeError
             return value
     except RecordError:
         raise
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, UnicodeError):
         raise RecordError(f"{name}: {type(t).__name__.lower()} expected") from None
     raise RecordError(f"{name}: unsupported column type")
 

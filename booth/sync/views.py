@@ -34,6 +34,17 @@ def central_base_url() -> str:
 @csrf.exempt
 @limiter.limit(enroll_limit)
 def enroll():
+    """Trade a one-time enrollment code for the node's secret.
+    ---
+    post:
+      summary: "Trade a one-time enrollment code for the node's secret (not signed; rate-limited)"
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Enroll"}}}}
+      responses:
+          200: {description: "enrolled: node id, secret (once), central base URL, central's bundle key"}
+          400: {description: "malformed body", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          403: {description: "code invalid, used or expired; node revoked", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          429: {description: "too many attempts"}
+    """
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return jsonify(error="bad_request", message="Send a JSON object {node, code, referral_key}."), 400
@@ -72,7 +83,10 @@ def signed_call(handler):
     return jsonify(body)
 
 
-def _json_body():
+def _json_body(optional: bool = False):
+    """The request's JSON object; ``optional``: an empty body is an empty object. Anything else → 400."""
+    if optional and not request.get_data(cache=True):
+        return {}
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         raise SyncError(400, "bad_request", "Send a JSON object.")
@@ -83,14 +97,40 @@ def _json_body():
 @signed_node
 @csrf.exempt
 def ping():
-    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp())})
+    """Check the channel: answers the node id and central's time.
+    ---
+    post:
+      summary: "Check the channel: answers the node id and central's time."
+      security: [{node: [], timestamp: [], nonce: [], signature: []}]
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
+      responses:
+          200: {description: ok, content: {application/json: {schema: {type: object, required: [node, server_time]}}}}
+          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+    """
+    def answer(node, now):
+        _json_body(optional=True)
+        return {"node": str(node.id), "server_time": int(now.timestamp())}
+    return signed_call(answer)
 
 
 @bp.post("/push")
 @signed_node
 @csrf.exempt
 def push():
-    """A batch of the node's records: ``{"records": [{"kind", "row"}, …]}`` → acked / quarantined / deferred."""
+    """Push a batch of the node's records (exactly once): acked, quarantined or deferred per record.
+    ---
+    post:
+      summary: "Push a batch of the node's records (exactly once): acked, quarantined or deferred per record."
+      security: [{node: [], timestamp: [], nonce: [], signature: []}]
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Batch"}}}}
+      responses:
+          200: {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/PushResult"}}}}
+          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+    """
     return signed_call(lambda node, now: services.push(db.session, db.metadata, node, _json_body(), now=now))
 
 
@@ -98,18 +138,56 @@ def push():
 @signed_node
 @csrf.exempt
 def receipt():
-    """Per kind: the count and the digest of the ids central keeps as this node's."""
-    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp()),
-                                          "kinds": services.receipt(db.session, db.metadata, node)})
+    """The receipt: per kind, the count and the digest of the ids central keeps as this node's.
+    ---
+    post:
+      summary: "The receipt: per kind, the count and the digest of the ids central keeps as this node's."
+      security: [{node: [], timestamp: [], nonce: [], signature: []}]
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
+      responses:
+          200: {description: ok, content: {application/json: {schema: {type: object, required: [node, kinds]}}}}
+          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+    """
+    def answer(node, now):
+        _json_body(optional=True)
+        return {"node": str(node.id), "server_time": int(now.timestamp()),
+                "kinds": services.receipt(db.session, db.metadata, node)}
+    return signed_call(answer)
 
 
 @bp.post("/pull")
 @signed_node
 @csrf.exempt
 def pull():
-    """Central's shared catalogue and the linkage of the node's own referrals."""
-    return signed_call(lambda node, now: {"node": str(node.id), "server_time": int(now.timestamp()),
-                                          "records": services.pull(db.session, db.metadata, node)})
+    """Central's shared catalogue and the linkage of the node's own referrals.
+    ---
+    post:
+      summary: "Central's shared catalogue and the linkage of the node's own referrals."
+      security: [{node: [], timestamp: [], nonce: [], signature: []}]
+      requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
+      responses:
+          200: {description: ok, content: {application/json: {schema: {type: object, required: [node, records]}}}}
+          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+    """
+    def answer(node, now):
+        _json_body(optional=True)
+        return {"node": str(node.id), "server_time": int(now.timestamp()),
+                "records": services.pull(db.session, db.metadata, node)}
+    return signed_call(answer)
+
+
+@bp.get("/openapi.json")
+@public("the OpenAPI document of the sync API: a description, nothing secret", before_setup=True)
+def openapi():
+    from booth.sync.openapi import build
+
+    if "SYNC_OPENAPI" not in current_app.extensions:
+        current_app.extensions["SYNC_OPENAPI"] = build(current_app, db.metadata)
+    return jsonify(current_app.extensions["SYNC_OPENAPI"])
 
 
 def _text(value) -> str | None:
