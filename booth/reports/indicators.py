@@ -211,6 +211,12 @@ class DailyTotals:
     median_minutes_to_result: float | None = None
     hours: list[HourTotals] = field(default_factory=list)
     by: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)   # dimension → value → counts
+    # the same per test: disease → dimension → value → tested, with_result, reactive, yield_with_result,
+    # yield_reactive (the last two: positivity's numerator and denominator, known HIV positives left out)
+    by_disease: dict[str, dict[str, dict[str, dict[str, int]]]] = field(default_factory=dict)
+    # arrival → result in tenths of a minute → visits (what the median is taken over; the central server
+    # merges these across booths and days)
+    minutes_to_result: dict[int, int] = field(default_factory=dict)
     quality: DataQuality = field(default_factory=DataQuality)
 
     @property
@@ -246,6 +252,8 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 # bits kept per visit and per device (plain ints in dictionaries: nothing per row for the garbage collector)
 KNOWN, OPEN = 1, 2                                             # visit
 TESTED, RESULT, REACTIVE, PENDING = 1, 2, 4, 8                 # visit outcome
+YIELD = 8                                                      # per test: counts in positivity (not known +)
+SHIFT = {d: 4 * i for i, d in enumerate(DISEASES)}             # per test bits: TESTED | RESULT | REACTIVE | YIELD
 RUNNING, INVALID, TIMED_OUT, VALID, HAS_RESULT, REPEAT = 1, 2, 4, 8, 16, 32   # device
 
 
@@ -309,6 +317,7 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     dev_read_at: dict = {}
     starters: set = set()
     outcome_of: dict = {}                 # visit → TESTED | RESULT | REACTIVE | PENDING
+    tests_of: dict = {}                   # visit → the same per test, 4 bits each (SHIFT)
     patterns: dict[tuple, Pattern] = {}
     followed: Counter = Counter()         # pattern key → number of (visit, disease) pairs that followed it
     minutes: list[float] = []
@@ -320,6 +329,7 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
         nonlocal no_consent
         bits = visit_bits[vid]
         out, last_valid, missing_consent = TESTED, None, False
+        per_test = 0
         for disease, devs in by_disease.items():
             known = disease == "hiv" and bool(bits & KNOWN)
             key = (disease, tuple((code, outcome, reason) for _st, _sid, code, outcome, reason in devs), known,
@@ -334,16 +344,22 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
             missing_consent = missing_consent or f"{vid}:{disease}" not in given
             if pat.category is None:
                 out |= PENDING
+                per_test |= TESTED << SHIFT[disease]
                 continue
+            bits_d = TESTED
             if pat.category in WITH_RESULT:
                 out |= RESULT
+                bits_d |= RESULT | (0 if pat.known else YIELD)
                 if pat.category is Conclusion.REACTIVE_NEEDS_CONFIRMATION:
                     out |= REACTIVE
+                    bits_d |= REACTIVE
+            per_test |= bits_d << SHIFT[disease]
             for i in pat.valid_at:
                 read_at = dev_read_at[devs[i][1]]   # as stored: comparable within one database
                 if read_at is not None and (last_valid is None or read_at > last_valid):
                     last_valid = read_at
         outcome_of[vid] = out
+        tests_of[vid] = per_test
         no_consent += missing_consent
         if last_valid is not None and not out & PENDING:
             minutes.append((_naive_utc(last_valid) - _naive_utc(arrived[vid])).total_seconds() / 60)
@@ -410,9 +426,10 @@ def daily_totals(session, *, booth_id, day: date, tz_name: str, settings, now: d
     t.tested_people = len(outcome_of)
     t.with_result_people = sum(1 for out in outcome_of.values() if out & RESULT)
     t.median_minutes_to_result = round(statistics.median(minutes), 1) if minutes else None
+    t.minutes_to_result = dict(Counter(round(m * 10) for m in minutes))
     t.quality.visits_tested_without_consent = no_consent
 
-    t.by = _disaggregate(profiles, profile_of, outcome_of)
+    t.by, t.by_disease = _disaggregate(profiles, profile_of, outcome_of, tests_of, shown)
     _counseling(conn, t, of_day)
     _referrals(conn, t, of_day)
     wasted = Counter(dev_lot[sid] for sid, bits in dev_bits.items() if not bits & (RUNNING | VALID))
@@ -496,10 +513,10 @@ def _pattern(disease: str, devs: tuple, algo: algorithm.Algorithm, *, known: boo
     return Pattern(category, invalid, timing, tuple(repeat_at), second, tuple(valid_at), known, running)
 
 
-def _disaggregate(profiles: dict, profile_of: dict, outcome_of: dict) -> dict:
+def _disaggregate(profiles: dict, profile_of: dict, outcome_of: dict, tests_of: dict, shown: list) -> tuple[dict, dict]:
     """Visits, people tested, with a result and reactive (any test) by age band, gender identity, key
-    population (a person can count in several) and social-security status."""
-    per_profile = Counter((pid, outcome_of.get(vid, 0)) for vid, pid in profile_of.items())
+    population (a person can count in several) and social-security status; and per test (``by_disease``)."""
+    per_profile = Counter((pid, outcome_of.get(vid, 0), tests_of.get(vid, 0)) for vid, pid in profile_of.items())
     cells_of = {}
     for (age, gender, beneficiary, asked, raw_kps), pid in profiles.items():
         if not asked:
@@ -509,7 +526,8 @@ def _disaggregate(profiles: dict, profile_of: dict, outcome_of: dict) -> dict:
         cells_of[pid] = [("age_band", age), ("gender_identity", gender), ("beneficiary", beneficiary)] + \
             [("key_population", kp) for kp in kps]
     out: dict[str, dict[str, dict[str, int]]] = {d: {} for d in DIMENSIONS}
-    for (pid, bits), n in per_profile.items():
+    per_test: dict = {d: {dim: {} for dim in DIMENSIONS} for d in shown}
+    for (pid, bits, tests), n in per_profile.items():
         for dimension, value in cells_of[pid]:
             cell = out[dimension].setdefault(value or UNKNOWN, {"visits": 0, "tested": 0, "with_result": 0,
                                                                 "reactive": 0})
@@ -517,7 +535,18 @@ def _disaggregate(profiles: dict, profile_of: dict, outcome_of: dict) -> dict:
             cell["tested"] += n * bool(bits & TESTED)
             cell["with_result"] += n * bool(bits & RESULT)
             cell["reactive"] += n * bool(bits & REACTIVE)
-    return out
+            for d in shown:
+                b = tests >> SHIFT[d]
+                if not b & TESTED:
+                    continue
+                cell = per_test[d][dimension].setdefault(value or UNKNOWN, {
+                    "tested": 0, "with_result": 0, "reactive": 0, "yield_with_result": 0, "yield_reactive": 0})
+                cell["tested"] += n
+                cell["with_result"] += n * bool(b & RESULT)
+                cell["reactive"] += n * bool(b & REACTIVE)
+                cell["yield_with_result"] += n * (b & (RESULT | YIELD) == RESULT | YIELD)
+                cell["yield_reactive"] += n * (b & (REACTIVE | YIELD) == REACTIVE | YIELD)
+    return out, per_test
 
 
 def _counseling(conn, t: DailyTotals, of_day) -> None:
