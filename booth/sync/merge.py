@@ -235,3 +235,7 @@ def _after(conn, metadata, node, kind, rows, now) -> None:
         from booth.referrals.services import match_provisional
 
         match_provisional(conn, metadata, rows, now=now)
+    # the central dashboard's summary of each booth-day these rows belong to (booth/reports/central.py)
+    from booth.reports.central import refresh_after
+
+    refresh_after(conn, kind.name, rows, now=now)

@@ -1,0 +1,29 @@
+"""Central's summary of each booth's day, kept up to date by sync (``booth.reports.central.refresh_days``).
+
+The central dashboard reads these rows instead of the raw tables: a million visits are a few hundred
+booth-days. The table exists on a booth too (one migration history) but stays empty there.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import JSON, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from booth.extensions import db
+
+
+class ReportDay(db.Model):
+    """One booth's day as ``indicators.daily_totals`` counts it, with exact counts (coordinators only)."""
+
+    __tablename__ = "report_days"
+    booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)      # the event's local date
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))   # the booth's own event row
+    visits: Mapped[int]
+    totals: Mapped[dict] = mapped_column(JSON)               # DailyTotals.as_dict(), JSON-ready
+    schema: Mapped[int]                                      # central.SUMMARY_SCHEMA when computed
+    refreshed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_report_days_event_day", "event_id", "day"),)
