@@ -96,10 +96,12 @@ def register_blueprints(app: Flask) -> None:
         for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp, reports_bp):
             app.register_blueprint(bp)
     else:
+        from booth.reports.central_views import bp as central_reports_bp
         from booth.sync.views import bp as sync_api_bp
 
         app.register_blueprint(central_bp)
         app.register_blueprint(sync_api_bp)
+        app.register_blueprint(central_reports_bp)
 
 
 def register_cli(app: Flask) -> None:

@@ -245,6 +245,9 @@ CENTRAL: dict[str, Route] = {
         get=every(TO_SIGNIN, C), post=every(TO_SIGNIN, C)),
     "central.signout": Route(
         "roles", roles=ALL_ROLES, post=(TO_SIGNIN,) + every("303 /signin", C - 1)),
+    # the central dashboard: exact counts and the shareable (suppressed) view, coordinators only
+    "central_reports.dashboard": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
+    "central_reports.shareable": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
     # the clinic side; central holds no referral yet in this world (they arrive with sync)
     "clinic.neutral": Route(
         "public", "the neutral page a scanned QR opens for the person holding the slip: destination only",
