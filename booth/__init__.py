@@ -89,18 +89,22 @@ def register_blueprints(app: Flask) -> None:
         from booth.visits.day_views import bp as day_bp
         from booth.referrals.views import bp as referrals_bp
         from booth.reports.views import bp as reports_bp
+        from booth.sync.screens import bp as sync_bp
         from booth.visits.views import bp as visits_bp
 
         app.register_blueprint(setup_bp)
         app.register_blueprint(auth_bp)
-        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp, reports_bp):
+        for bp in (visits_bp, screening_bp, counseling_bp, settings_bp, stock_bp, day_bp, referrals_bp, reports_bp,
+                   sync_bp):
             app.register_blueprint(bp)
     else:
         from booth.reports.central_views import bp as central_reports_bp
+        from booth.sync.screens import central_bp as sync_admin_bp
         from booth.sync.views import bp as sync_api_bp
 
         app.register_blueprint(central_bp)
         app.register_blueprint(sync_api_bp)
+        app.register_blueprint(sync_admin_bp)
         app.register_blueprint(central_reports_bp)
 
 

@@ -59,6 +59,9 @@ class Route:
     args: dict = field(default_factory=dict)
 
 
+UNKNOWN_ID = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"   # a well-formed id of nothing
+
+
 def every(status, n):
     return (status,) * n
 
@@ -180,6 +183,18 @@ BOOTH: dict[str, Route] = {
     "day.close": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     # today's totals with exact counts: coordinators only (polled by htmx; the same route answers the partial)
     "reports.dashboard": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    # ------------------------------------------------------------- sync with central (the booth coordinator's screen)
+    "sync.index": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "sync.progress": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    "sync.receipt": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
+    # the matrix's node is not enrolled: an empty form is refused (422), the rest need an enrolled node (409)
+    "sync.enroll": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
+    "sync.push": Route("roles", roles=("coordinator",), post=staff(403, 403, 409, 403, 409)),
+    "sync.pull": Route("roles", roles=("coordinator",), post=staff(403, 403, 409, 403, 409)),
+    "sync.check_receipt": Route("roles", roles=("coordinator",), post=staff(403, 403, 409, 403, 409)),
+    "sync.bundle": Route("roles", roles=("coordinator",), post=staff(403, 403, 409, 403, 409)),
+    "sync.bundle_receipt": Route("roles", roles=("coordinator",), post=staff(403, 403, 409, 403, 409)),
+    "sync.purge": Route("roles", roles=("coordinator",), post=staff(403, 403, 422, 403, 422)),
     "reports.export_csv": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     "reports.export_pdf": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
     "reports.export_dhis2": Route("roles", roles=("coordinator",), get=staff(403, 403, 200, 403, 200)),
@@ -246,6 +261,16 @@ CENTRAL: dict[str, Route] = {
     "central.signout": Route(
         "roles", roles=ALL_ROLES, post=(TO_SIGNIN,) + every("303 /signin", C - 1)),
     # the central dashboard: exact counts and the shareable (suppressed) view, coordinators only
+    # ------------------------------------------------------------- sync: the central coordinator's screen
+    "sync_admin.central_index": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
+    "sync_admin.create_event": Route("roles", roles=("coordinator",), post=(TO_SIGNIN, 403, 403, 422, 403)),
+    "sync_admin.register_node": Route("roles", roles=("coordinator",), post=(TO_SIGNIN, 403, 403, 422, 403)),
+    "sync_admin.link_node": Route("roles", roles=("coordinator",), args={"node_id": UNKNOWN_ID},
+                                  post=(TO_SIGNIN, 403, 403, 404, 403)),
+    "sync_admin.revoke_node": Route("roles", roles=("coordinator",), args={"node_id": UNKNOWN_ID},
+                                    post=(TO_SIGNIN, 403, 403, 404, 403)),
+    "sync_admin.resolve": Route("roles", roles=("coordinator",), args={"entry_id": UNKNOWN_ID},
+                                post=(TO_SIGNIN, 403, 403, 404, 403)),
     "central_reports.dashboard": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
     "central_reports.shareable": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
     # the clinic side; central holds no referral yet in this world (they arrive with sync)

@@ -102,36 +102,16 @@ def list_nodes(as_json):
 @click.option("--node", "node_id", default=None, help="The node id printed with the code (optional check).")
 def enroll(central_url, code, node_id):
     """Enroll this booth node with the central server using the one-time CODE."""
-    from booth.audit import services as audit
-    from booth.events.queries import this_booth
-    from booth.referrals.services import referral_key
-    from booth.sync import client
+    from booth.sync import node
 
     _need("booth", "enroll")
-    if not central_url.startswith(("http://", "https://")):
-        raise click.ClickException("CENTRAL_URL must start with http:// or https://")
-    existing = client.load_state(current_app.instance_path)
-    if existing is not None:
-        raise click.ClickException(f"this node is already enrolled as {existing.node} with {existing.central_url}")
-    booth = this_booth(db.session)
-    if booth is None:
-        raise click.ClickException("set this node up first (its event keeps the central address for QR codes)")
     try:
-        reply = client.enroll(central_url, code, node_id=node_id, referral_key=referral_key(current_app.instance_path),
-                              timeout=current_app.config["SYNC_TIMEOUT_S"])
-    except client.SyncFailed as e:
-        raise click.ClickException(f"enrollment refused ({e.status or 'no answer'}): {e}") from None
-    base = str(reply["central_base_url"]).rstrip("/")
-    client.save_state(current_app.instance_path, client.NodeState(
-        node=str(reply["node"]), secret=str(reply["secret"]), central_url=central_url.rstrip("/"),
-        central_base_url=base, central_public_key=str(reply.get("bundle_key") or "")))
-    now = clock.now()
-    event = booth.event
-    event.central_base_url, event.updated_at, event.version = base, now, event.version + 1
-    audit.record(db.session, "sync.enrolled", now=now, record_id=reply["node"])
-    db.session.commit()
+        reply = node.enroll(db.session, central_url=central_url, code=code, node_id=node_id,
+                            instance_path=current_app.instance_path, timeout=current_app.config["SYNC_TIMEOUT_S"])
+    except node.EnrollFailed as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"enrolled as node {reply['node']}")
-    click.echo(f"QR codes now point to {base}")
+    click.echo(f"QR codes now point to {reply['central_base_url']}")
 
 
 @sync_cli.command("ping")

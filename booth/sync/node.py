@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -69,3 +70,111 @@ def status(session, transport, instance_path) -> dict:
     data["receipt"], data["checked_at"] = kept.get("receipt"), kept.get("checked_at")
     session.rollback()
     return data
+
+
+class EnrollFailed(Exception):
+    pass
+
+
+def enroll(session, *, central_url: str, code: str, node_id: str | None, instance_path, timeout: float) -> dict:
+    """Trade the one-time code for the node's secret; keep it in ``instance/sync.json`` (0600) and point
+    the event's QR codes at central. Shared by ``flask sync enroll`` and the sync screen."""
+    from booth.audit import services as audit
+    from booth.events.queries import this_booth
+    from booth.referrals.services import referral_key
+    from booth.sync import client
+
+    central_url = (central_url or "").strip().rstrip("/")
+    if not central_url.startswith(("http://", "https://")) or len(central_url) > 300:
+        raise EnrollFailed("The central address must start with http:// or https://")
+    existing = client.load_state(instance_path)
+    if existing is not None:
+        raise EnrollFailed(f"This node is already enrolled (node {existing.node}, {existing.central_url}).")
+    booth = this_booth(session)
+    if booth is None:
+        raise EnrollFailed("Set this node up first: its event keeps the central address for QR codes.")
+    try:
+        reply = client.enroll(central_url, code, node_id=node_id, referral_key=referral_key(instance_path),
+                              timeout=timeout)
+    except client.SyncFailed as e:
+        raise EnrollFailed(f"Enrollment refused ({e.status or 'no answer'}): {e}") from None
+    base = str(reply["central_base_url"]).rstrip("/")
+    client.save_state(instance_path, client.NodeState(
+        node=str(reply["node"]), secret=str(reply["secret"]), central_url=central_url, central_base_url=base,
+        central_public_key=str(reply.get("bundle_key") or "")))
+    now = clock.now()
+    event = booth.event
+    event.central_base_url, event.updated_at = base, now
+    audit.record(session, "sync.enrolled", now=now, record_id=reply["node"])
+    session.commit()
+    return {"node": str(reply["node"]), "central_base_url": base}
+
+
+# ---------------------------------------------------------------- a push started from the sync screen
+
+class Progress:
+    """The state of the push the sync screen started (one at a time per node), read by its progress bar."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = False
+        self.report: outbox.PushReport | None = None
+        self.error: str | None = None
+        self.finished_at = None
+
+    def snapshot(self) -> dict:
+        with self.lock:
+            r = self.report
+            return {"running": self.running, "error": self.error, "finished_at": self.finished_at,
+                    "total": r.total if r else 0, "sent": r.sent if r else 0, "acked": r.acked if r else 0,
+                    "quarantined": r.quarantined if r else 0, "deferred": r.deferred if r else 0,
+                    "clock_offset_s": r.clock_offset_s if r else 0}
+
+
+def progress_of(app) -> Progress:
+    return app.extensions.setdefault("vinculo_sync_progress", Progress())
+
+
+def start_push(app, *, sleep=time.sleep) -> bool:
+    """Push in a background thread; False when a push is already running."""
+    from booth.sync import client
+
+    prog = progress_of(app)
+    with prog.lock:
+        if prog.running:
+            return False
+        prog.running, prog.error, prog.report, prog.finished_at = True, None, None, None
+
+    def run():
+        with app.app_context():
+            state = client.load_state(app.instance_path)
+            try:
+                transport = client.Transport(state, lambda: clock.now().timestamp(),
+                                             timeout=app.config["SYNC_TIMEOUT_S"])
+
+                def on(report):
+                    with prog.lock:
+                        prog.report = report
+                report = push(db.session, transport, progress=on, sleep=sleep)
+                with prog.lock:
+                    prog.report = report
+                client.save_state(app.instance_path, state)
+                try:
+                    status(db.session, transport, app.instance_path)   # fetch and keep the receipt
+                except SyncFailed:
+                    pass
+            except PushFailed as e:
+                client.save_state(app.instance_path, state)
+                with prog.lock:
+                    prog.report, prog.error = e.report, str(e)
+            except Exception as e:  # noqa: BLE001 - shown on the screen; the outbox is intact either way
+                db.session.rollback()
+                with prog.lock:
+                    prog.error = f"{type(e).__name__}: {e}"
+            finally:
+                with prog.lock:
+                    prog.running, prog.finished_at = False, clock.now().isoformat()
+                db.session.remove()
+
+    threading.Thread(target=run, name="vinculo-sync-push", daemon=True).start()
+    return True

@@ -225,3 +225,47 @@ def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetim
     receipt = bundle.make_receipt(node_id=str(node.id), secret_hex=node.secret,
                                   bundle_sha256=hashlib.sha256(blob).hexdigest(), outcome=outcome.as_dict(), now=now)
     return node, receipt, outcome.counts()
+
+
+# ---------------------------------------------------------------- the central coordinator's sync screen
+
+def link_node(session, metadata, node: SyncNode, event, *, now: datetime, actor=None) -> int:
+    """Link a node to a central event: the event records it pushed (set up offline, each its own) count
+    under that event in reports from now on. Returns how many of its event records were linked."""
+    from booth.sync.models import SyncRecord
+
+    node.event_id = event.id
+    events = metadata.tables["events"]
+    own = select(SyncRecord.record_id).where(SyncRecord.kind == "event", SyncRecord.node_id == node.id)
+    result = session.execute(events.update().where(events.c.id.in_(own), events.c.id != event.id)
+                             .values(central_event_id=event.id))
+    audit.record(session, "sync.node_link", now=now, actor=actor, record_id=node.id)
+    return result.rowcount
+
+
+def open_quarantine(session) -> list:
+    from booth.sync.models import SyncQuarantine
+
+    return list(session.scalars(select(SyncQuarantine).where(SyncQuarantine.resolved_at.is_(None))
+                                .order_by(SyncQuarantine.received_at, SyncQuarantine.id)))
+
+
+def resolve_quarantine(session, metadata, entry, *, action: str, now: datetime, actor=None) -> None:
+    """``apply``: a conflict's incoming copy replaces central's row (same id, same version); ``keep``: central's
+    row stays and the entry is closed. Ids owned by another node or refused by the database can only be kept."""
+    from booth.sync import merge, records as R
+
+    if entry.resolved_at is not None:
+        raise SyncError(409, "resolved", "This entry is already resolved.")
+    if action not in ("apply", "keep"):
+        raise SyncError(400, "bad_action", "Choose apply or keep.")
+    if action == "apply":
+        if entry.reason != "conflict":
+            raise SyncError(409, "not_applicable", "Only a conflict with this node's own record can be applied.")
+        decoded = merge.decode_batch(metadata, {"records": [{"kind": entry.kind, "row": entry.payload}]})
+        kind, row, _ = decoded[0]
+        table = metadata.tables[kind.target]
+        session.execute(table.update().where(table.c.id == row["id"]).values({k: v for k, v in row.items() if k != "id"}))
+    entry.resolved_at, entry.resolution = now, ("applied" if action == "apply" else "kept")
+    entry.resolved_by = actor.code if actor is not None else None
+    audit.record(session, f"sync.quarantine_{entry.resolution}", now=now, actor=actor, record_id=entry.id)

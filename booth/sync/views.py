@@ -87,7 +87,7 @@ def _json_body(optional: bool = False):
     """The request's JSON object; ``optional``: an empty body is an empty object. Anything else → 400."""
     if optional and not request.get_data(cache=True):
         return {}
-    data = request.get_json(silent=True)
+    data = request.get_json(silent=True, force=True)   # the signature covers the body, whatever its label
     if not isinstance(data, dict):
         raise SyncError(400, "bad_request", "Send a JSON object.")
     return data

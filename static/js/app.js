@@ -5,6 +5,12 @@
   var serverMs = parseInt(body.getAttribute("data-server-epoch-ms") || "0", 10);
   var loadedAt = Date.now();
 
+  // "Print" buttons (the sync receipt): the browser's print dialog; the page has a print style.
+  document.addEventListener("click", function (ev) {
+    var button = ev.target.closest ? ev.target.closest("[data-print]") : null;
+    if (button) { window.print(); }
+  });
+
   // First-run setup: send the browser's clock so the node can compare it with its own.
   var clockForm = document.querySelector("[data-clock-form]");
   if (clockForm) {
