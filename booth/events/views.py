@@ -1,6 +1,9 @@
 """First-run setup of a booth node."""
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_babel import gettext as _
 
@@ -12,6 +15,8 @@ from booth.errors import DomainError
 from booth.events import services
 from booth.events.forms import SetupForm
 from booth.extensions import db
+from booth.sync.client import load_state
+from booth.sync.node import adopt_central_event, central_event
 
 bp = Blueprint("setup", __name__)
 
@@ -31,24 +36,33 @@ def setup():
         return redirect(url_for("core.home"))
     now = clock.now()
     form = SetupForm()
-    if not form.is_submitted():
+    central = central_event(current_app.instance_path)   # enrolled before setup: the event is central's
+    if central is not None:
+        form.event_name.data, form.place.data, form.timezone.data = central["name"], central["place"], central["timezone"]
+        form.event_day.data = date.fromisoformat(central["day"])
+        form.central_base_url.data = load_state(current_app.instance_path).central_base_url
+    elif not form.is_submitted():
         form.event_day.data = now.date()
-        return render_template("setup/setup.html", form=form, skew=None)
+    if not form.is_submitted():
+        return render_template("setup/setup.html", form=form, skew=None, central=central)
     if not form.validate():
-        return render_template("setup/setup.html", form=form, skew=None), 422
+        return render_template("setup/setup.html", form=form, skew=None, central=central), 422
     skew = clock_skew_seconds(form, now)
     if skew is not None and abs(skew) > current_app.config["CLOCK_SKEW_WARN_SECONDS"] and not form.confirm_clock.data:
         form.form_errors.append(_("This node's clock and this tablet's clock differ by %(minutes)s minutes. "
                                   "Read-window timers and sync depend on the node's clock: fix it, or tick "
                                   "the box below to confirm the node's clock is right.",
                                   minutes=round(abs(skew) / 60, 1)))
-        return render_template("setup/setup.html", form=form, skew=skew), 422
+        return render_template("setup/setup.html", form=form, skew=skew, central=central), 422
     try:
         result = services.first_run_setup(
             db.session, event_name=form.event_name.data, event_day=form.event_day.data, place=form.place.data,
             timezone=form.timezone.data, booth_name=form.booth_name.data,
             coordinator_code=form.coordinator_code.data, pin=form.pin.data, now=now, clock_skew_s=skew,
-            central_base_url=form.central_base_url.data, device_name=_("Tablet %(n)s", n=1))
+            central_base_url=form.central_base_url.data, device_name=_("Tablet %(n)s", n=1),
+            event_id=uuid.UUID(central["id"]) if central else None)
+        if central is not None:
+            adopt_central_event(db.session, result.event.id, int(central.get("version") or 1), now=now)
         _session, token = auth.start_session(db.session, result.coordinator, now=now, device=result.device)
     except DomainError as e:
         db.session.rollback()
@@ -57,7 +71,7 @@ def setup():
             target.errors = list(target.errors) + [str(e.message)]
         else:
             form.form_errors.append(str(e.message))
-        return render_template("setup/setup.html", form=form, skew=skew), 422
+        return render_template("setup/setup.html", form=form, skew=skew, central=central), 422
     db.session.commit()
     current_app.extensions.setdefault("vinculo", {})["setup_done"] = True
     resp = redirect(url_for("core.home"), code=303)

@@ -112,6 +112,8 @@ def enroll(central_url, code, node_id):
         raise click.ClickException(str(e)) from None
     click.echo(f"enrolled as node {reply['node']}")
     click.echo(f"QR codes now point to {reply['central_base_url']}")
+    if reply.get("event"):
+        click.echo(f"setup will take central's event: {reply['event']['name']} ({reply['event']['day']})")
 
 
 @sync_cli.command("ping")

@@ -28,6 +28,7 @@ class NodeState:
     central_base_url: str  # central's public base URL (QR codes)
     clock_offset_s: int = 0
     central_public_key: str = ""  # central's X25519 key for bundles (and backups), text form
+    event: dict | None = None     # the central event this node was registered for (set up before setup)
 
 
 def state_path(instance_path) -> Path:

@@ -91,23 +91,37 @@ def enroll(session, *, central_url: str, code: str, node_id: str | None, instanc
     if existing is not None:
         raise EnrollFailed(f"This node is already enrolled (node {existing.node}, {existing.central_url}).")
     booth = this_booth(session)
-    if booth is None:
-        raise EnrollFailed("Set this node up first: its event keeps the central address for QR codes.")
     try:
         reply = client.enroll(central_url, code, node_id=node_id, referral_key=referral_key(instance_path),
                               timeout=timeout)
     except client.SyncFailed as e:
         raise EnrollFailed(f"Enrollment refused ({e.status or 'no answer'}): {e}") from None
     base = str(reply["central_base_url"]).rstrip("/")
+    event = reply.get("event") if isinstance(reply.get("event"), dict) else None
     client.save_state(instance_path, client.NodeState(
         node=str(reply["node"]), secret=str(reply["secret"]), central_url=central_url, central_base_url=base,
-        central_public_key=str(reply.get("bundle_key") or "")))
+        central_public_key=str(reply.get("bundle_key") or ""), event=event if booth is None else None))
     now = clock.now()
-    event = booth.event
-    event.central_base_url, event.updated_at = base, now
+    if booth is not None:   # set up already: its own event now points QR codes at central
+        booth.event.central_base_url, booth.event.updated_at = base, now
     audit.record(session, "sync.enrolled", now=now, record_id=reply["node"])
     session.commit()
-    return {"node": str(reply["node"]), "central_base_url": base}
+    return {"node": str(reply["node"]), "central_base_url": base, "event": event if booth is None else None}
+
+
+def central_event(instance_path) -> dict | None:
+    """The central event a node enrolled before its setup was registered for (setup takes it), or None."""
+    from booth.sync import client
+
+    state = client.load_state(instance_path)
+    return state.event if state is not None and state.event else None
+
+
+def adopt_central_event(session, event_id, version: int, *, now) -> None:
+    """The event row a setup made from central's event is central's record: marked pulled, never pushed."""
+    from booth.sync.models import SyncAck
+
+    session.add(SyncAck(kind="event", record_id=event_id, version=version, status="pulled", at=now))
 
 
 # ---------------------------------------------------------------- a push started from the sync screen

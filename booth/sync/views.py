@@ -57,8 +57,13 @@ def enroll():
     db.session.commit()
     from booth.sync.bundle import central_public_text
 
+    event = None
+    if node.event is not None:   # a node enrolled before its setup takes this event
+        e = node.event
+        event = {"id": str(e.id), "name": e.name, "day": e.day.isoformat(), "place": e.place, "timezone": e.timezone,
+                 "version": e.version}
     return jsonify(node=str(node.id), secret=secret, central_base_url=central_base_url(),
-                   bundle_key=central_public_text(current_app.instance_path))
+                   bundle_key=central_public_text(current_app.instance_path), event=event)
 
 
 def signed_call(handler):
