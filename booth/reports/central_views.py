@@ -117,7 +117,7 @@ def _exact_charts(r: central.Report) -> dict:
                           "filter together; the same numbers are in the table next to it."), chart_id="chart-days")
     if r.cascades and r.totals.visits:
         stages = stage_labels()
-        out["cascade"] = charts.bar_chart(
+        out["cascade"] = charts.hbar_chart(
             [stages[s] for s in central.STAGES],
             [charts.Series(str(labels.DISEASES[c.disease]), [c.stage(s) for s in central.STAGES]) for c in r.cascades],
             title=_("Linkage cascade"),
@@ -158,7 +158,7 @@ def _shared_charts(r: central.SharedReport) -> dict:
                           "filter together; the same numbers are in the table next to it."), chart_id="chart-days")
     if r.cascades and all(sup.is_number(v) for c in r.cascades for v in c.stages.values()):
         stages = stage_labels()
-        out["cascade"] = charts.bar_chart(
+        out["cascade"] = charts.hbar_chart(
             [stages[s] for s in central.STAGES],
             [charts.Series(str(labels.DISEASES[c.disease]), [c.stages[s] for s in central.STAGES]) for c in r.cascades],
             title=_("Linkage cascade"),

@@ -96,3 +96,47 @@ def hourly_chart(hours, *, title: str, description: str, visits_label: str, devi
                      [Series(visits_label, [h.visits for h in hours]),
                       Series(devices_label, [h.devices for h in hours])],
                      title=title, description=description, chart_id=chart_id)
+
+
+def hbar_chart(categories: Sequence[str], series: Sequence[Series], *, title: str, description: str, chart_id: str,
+               width: int = 640, label_width: int = 200) -> Markup:
+    """Grouped horizontal bars: one row per category (long labels read on the left, e.g. the stages of a
+    cascade), one bar per series. Same accessibility and CSP rules as ``bar_chart``."""
+    right, top, bottom, bar_h, gap = 16, 44, 30, 16, 14
+    left = label_width
+    rows = max(1, len(categories))
+    row_h = bar_h * max(1, len(series)) + gap
+    height = top + rows * row_h + bottom
+    plot_w = width - left - right
+    x_max = nice_ceiling(max((v for s in series for v in s.values), default=0))
+
+    def x(v: float) -> float:
+        return left + (v / x_max) * plot_w
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" viewBox="0 0 {width} {height}" '
+           f'aria-labelledby="{chart_id}-title {chart_id}-desc" font-family="system-ui, sans-serif" font-size="15">',
+           f'<title id="{chart_id}-title">{escape(title)}</title>',
+           f'<desc id="{chart_id}-desc">{escape(description)}</desc>']
+    for i in range(5):                                       # grid lines and the x axis
+        v = x_max * i / 4
+        gx = x(v)
+        out.append(f'<line x1="{gx:.1f}" x2="{gx:.1f}" y1="{top - 4}" y2="{height - bottom}" stroke="{GRID}" '
+                   f'stroke-width="1"/>')
+        out.append(f'<text x="{gx:.1f}" y="{height - bottom + 20}" text-anchor="middle" fill="{MUTED}">{_num(v)}</text>')
+    lx = left
+    for k, s in enumerate(series):                           # legend
+        out.append(f'<rect x="{lx}" y="{top - 38}" width="14" height="14" fill="{PALETTE[k % len(PALETTE)]}"/>')
+        out.append(f'<text x="{lx + 20}" y="{top - 26}" fill="{INK}">{escape(s.label)}</text>')
+        lx += 20 + 9 * len(s.label) + 24
+    for g, category in enumerate(categories):                # bars
+        gy = top + g * row_h
+        out.append(f'<text x="{left - 8}" y="{gy + row_h / 2 - gap / 2 + 5:.1f}" text-anchor="end" fill="{INK}">'
+                   f'{escape(category)}</text>')
+        for k, s in enumerate(series):
+            v = s.values[g] if g < len(s.values) else 0
+            out.append(f'<rect class="chart__bar" x="{left}" y="{gy + k * bar_h:.1f}" width="{x(v) - left:.1f}" '
+                       f'height="{bar_h - 2}" fill="{PALETTE[k % len(PALETTE)]}">'
+                       f'<title>{escape(category)} · {escape(s.label)}: {_num(v)}</title></rect>')
+    out.append(f'<line x1="{left}" x2="{left}" y1="{top - 4}" y2="{height - bottom}" stroke="{INK}" stroke-width="1"/>')
+    out.append("</svg>")
+    return Markup("".join(out))

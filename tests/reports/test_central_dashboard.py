@@ -408,14 +408,21 @@ def test_pages_roles_and_the_shareable_view(world, central, clock):
                                                ["Diagnóstico confirmado", "3 (75.0%)"],
                                                ["Inició tratamiento", "2 (66.7%)"]]
     assert stages[7][:2] == ["Mediana de días, prueba → llegada", "14.0"]
-    bins = find(tables, "Referencias para confirmación por días")
-    assert [row[:3] for row in bins[1:]] == [["≤ 14 días", "3", "2"], ["15–28 días", "2", "0"], ["> 28 días", "1", "2"]]
+    assert [row for row in stages[8:11]] == [["… llegaron en ≤ 14 días", "2", "0", "1"],
+                                             ["… llegaron en 15–28 días", "2", "0", "0"],
+                                             ["… llegaron en > 28 días", "0", "1", "0"]]
+    assert stages[11][:2] == ["Mediana de días, prueba → tratamiento", "25.5"]
+    assert [row for row in stages[12:15]] == [["… iniciaron tratamiento en ≤ 14 días", "1", "0", "1"],
+                                              ["… iniciaron tratamiento en 15–28 días", "0", "0", "0"],
+                                              ["… iniciaron tratamiento en > 28 días", "1", "1", "0"]]
+    bins = find(tables, "Referencias para confirmación por días")     # the day-bins chart's numbers: every test
+    assert bins[1:] == [["≤ 14 días", "3", "2"], ["15–28 días", "2", "0"], ["> 28 días", "1", "2"]]
     assert html.count('class="chart"') == 4      # per day, cascade, day bins, hour of the day — each beside its table
 
     r = client.get("/central/dashboard", query_string={"event": str(world.march), "disease": "hiv"})
     rows = find(Tables(r.get_data(as_text=True)).tables, "De la prueba al tratamiento")
     assert rows[0] == ["Etapa", "VIH"] and rows[1] == ["Con prueba", "14"]
-    ages = find(Tables(r.get_data(as_text=True)).tables, "Por grupo de edad")
+    ages = find(Tables(r.get_data(as_text=True)).tables, "VIH · Por grupo de edad")
     assert ["30-34", "2", "2", "1", "50.0%"] in ages
 
     # filters that cannot be read: 400 with the form, nothing else
