@@ -2,27 +2,32 @@
 
 Run from the repository root with the project's virtualenv::
 
-    .venv/bin/python bench/crash.py [--rounds 10] [--tablets 20] [--seconds 30] [--seed 1] [--visits 800]
+    .venv/bin/python bench/crash.py [--rounds 10] [--tablets 20] [--seconds 60] [--seed 1] [--visits 800]
+                                    [--think 1,3]
 
 On a temporary instance folder and SQLite file (nothing in ``instance/`` is touched) it fills and serves a node
 exactly as ``bench/load.py`` does (``demo --open``, ``python -m booth.serve`` with ``VINCULO_TLS=on``), enrolls
 ``--tablets`` tablets, and then, ``--rounds`` times:
 
-1. every tablet logs in and runs the encounter (1–3 s think time, board polls) — the code of ``bench/load.py``,
+1. every tablet logs in and runs the encounter (1–3 s think time, board polls; ``--think 0.05,0.3`` hammers the
+   node so that more kills cut a request in flight) — the code of ``bench/load.py``,
    from ``bench/loadlib.py``; each tablet writes down every write the node acknowledged: the ``303`` (or, when a
    visit closes, the ``204`` + ``HX-Redirect`` htmx gets) after a ``POST`` — the new visit's id from the
    ``Location``, the visit or screening id and what was done from the form (consent, counseling started or
    finished, device started with lot L, result, closed as "done");
-2. at a seeded random moment within ``--seconds`` of the round's start the node gets ``SIGKILL`` (requests in
-   flight die with it; whatever they did not get an answer for is not in the log);
+2. at a seeded random moment between 1 s and ``--seconds`` (default 60, the load bench's run) after the round's
+   start the node gets ``SIGKILL`` (requests in flight die with it; whatever they did not get an answer for is
+   not in the log). One encounter at human pace is ~13 taps, about half a minute, and every round starts new
+   ones: shorter rounds would rarely reach the result and the close;
 3. the node is started again on the same instance folder, database file and port (``booth.serve`` runs
    ``PRAGMA quick_check`` at start-up and SQLite replays the WAL); it must answer ``/healthz``;
 4. the SQLite file is checked while the node runs: ``PRAGMA integrity_check`` is ``ok`` and every write
    acknowledged in *any* round so far is there — the row by its id, and the acknowledged state (the counseling
    finished, the device read, the visit closed as "done");
-5. the tray is cleared for the next round (devices started in this run and not ready to read are closed out
-   through the services; the node is idle) and the pool of devices ready to read is filled up again; the
-   tablets reconnect to the new process with their cookies, as a tablet's browser would.
+5. the tray is cleared for the next round through the services while the node is idle (every running device
+   not in the pool of ready ones is closed out, every lot is topped up to 200 devices) and the pool of devices
+   ready to read is filled up again; the tablets reconnect to the new process with their cookies, as a
+   tablet's browser would.
 
 Errors, reported apart from the lost writes: a node that does not come back, tracebacks in its log, and any
 answer the tablets did not expect (a ``4xx``/``5xx`` other than the app's normal ``422`` answers) — broken
@@ -132,7 +137,7 @@ def crash_rounds(folder: Path, *, rounds: int, tablets: int, seconds: float, see
     app = node_app(instance, db_url)
     acks = AckLog()
     summary = {"rounds": 0, "lost": [], "integrity": "ok", "errors": [], "restart_ms": [], "kills_at": [],
-               "acked_by_kind": {}}
+               "acked_by_kind": {}, "kills_mid_post": 0}
     try:
         tabs = []
         for i, code in enumerate(codes):
@@ -154,9 +159,9 @@ def crash_rounds(folder: Path, *, rounds: int, tablets: int, seconds: float, see
             for t in threads:
                 t.start()
             time.sleep(max(0.0, start + kill_at - time.monotonic()))
+            run.deadline = time.monotonic()  # no tablet starts a new tap: the requests that fail were in flight
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
-            run.deadline = time.monotonic()  # no tablet starts a new tap; the ones in a request see it fail
             for t in threads:
                 t.join(timeout=60)
             if any(t.is_alive() for t in threads):
@@ -175,11 +180,14 @@ def crash_rounds(folder: Path, *, rounds: int, tablets: int, seconds: float, see
             summary["lost"] = lost  # cumulative: every write acknowledged in any round so far
             summary["rounds"] = r
             summary["kills_at"].append(kill_at)
+            broken = stats.broken
+            broken_posts = sum(e.startswith("POST ") for e in broken)
+            summary["kills_mid_post"] += bool(broken_posts)
             closed = refill(app, pool, ready_n)
             say(f"round {r}: SIGKILL at {kill_at:.1f} s, {len(acks.acked) - before} writes acknowledged "
                 f"({len(acks.acked)} in all), lost {len(lost)}, integrity_check {integrity}, restart "
                 f"{summary['restart_ms'][-1]:.0f} ms, {len(stats.samples)} requests, "
-                f"{len(stats.errors) - len(stats.unexpected)} broken by the kill, {len(stats.unexpected)} unexpected; "
+                f"{len(broken)} in flight broken by the kill ({broken_posts} POST), {len(stats.unexpected)} unexpected; "
                 f"{closed} devices closed out for the next round")
             for tab in tabs:
                 tab.reconnect(port, ctx)
@@ -201,19 +209,21 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--tablets", type=int, default=20)
-    ap.add_argument("--seconds", type=float, default=30, help="the longest round; the kill comes before")
+    ap.add_argument("--seconds", type=float, default=60, help="the longest round; the kill comes before")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--visits", type=int, default=800, help="visits of the demo day")
+    ap.add_argument("--think", default="1,3", help="seconds between two taps, LOW,HIGH (a human: 1,3)")
     args = ap.parse_args()
+    think = tuple(float(x) for x in args.think.split(","))
 
     with tempfile.TemporaryDirectory(prefix="vinculo-crash-") as tmp:
         t0 = time.monotonic()
         s = crash_rounds(Path(tmp), rounds=args.rounds, tablets=args.tablets, seconds=args.seconds, seed=args.seed,
-                         visits=args.visits)
+                         visits=args.visits, think=think)
     print(f"{s['rounds']} of {args.rounds} rounds survived in {time.monotonic() - t0:.0f} s, {args.tablets} tablets; "
           f"kills at {', '.join(f'{k:.1f}' for k in s['kills_at'])} s; restart to the first /healthz 200: "
-          f"median {pct(s['restart_ms'], 50):.0f} ms, max {max(s['restart_ms'], default=float('nan')):.0f} ms",
-          file=sys.stderr)
+          f"median {pct(s['restart_ms'], 50):.0f} ms, max {max(s['restart_ms'], default=float('nan')):.0f} ms; "
+          f"{s['kills_mid_post']} kills cut a POST in flight", file=sys.stderr)
     print("acknowledged writes: " + ", ".join(f"{k} {n}" for k, n in sorted(s["acked_by_kind"].items())),
           file=sys.stderr)
     for kind, ident, detail in s["lost"][:20]:

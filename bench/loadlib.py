@@ -187,8 +187,9 @@ class Stats:
     def __init__(self):
         self.lock = threading.Lock()
         self.samples: list[tuple[str, float, int, float]] = []  # (route, ms, status, server ms)
-        self.errors: list[str] = []      # everything load.py counts as an error
-        self.unexpected: list[str] = []  # the part that is not a broken connection (a crash test expects those)
+        self.errors: list[str] = []      # everything load.py counts as an error, made of:
+        self.broken: list[str] = []      # broken connections (a crash test expects those) …
+        self.unexpected: list[str] = []  # … and everything else
 
     def add(self, route: str, ms: float, status: int, server_ms: float) -> None:
         with self.lock:
@@ -197,8 +198,7 @@ class Stats:
     def error(self, what: str, connection: bool = False) -> None:
         with self.lock:
             self.errors.append(what)
-            if not connection:
-                self.unexpected.append(what)
+            (self.broken if connection else self.unexpected).append(what)
 
 
 def route_of(method: str, path: str) -> str:
