@@ -74,6 +74,11 @@ def recipients(config, instance_path) -> dict[str, bytes]:
         raise BackupError("No recovery key yet: run `flask --app wsgi backup init-recovery` first.")
     out["recovery"] = rec
     central = config.get("BACKUP_CENTRAL_PUBLIC_KEY")
+    if not central:   # an enrolled node knows central's key (sent at enrollment, for bundles too)
+        from booth.sync.client import load_state
+
+        state = load_state(instance_path)
+        central = state.central_public_key if state is not None else ""
     if central:
         out["central"] = crypto.public_from_text(central)
     return out

@@ -30,8 +30,10 @@ def _need(role: str, what: str) -> None:
 @sync_cli.command("register-node")
 @click.argument("name")
 @click.option("--event", "event_id", default=None, help="Id of the central event this node serves.")
+@click.option("--replaces", "replaces_id", default=None,
+              help="Id of a lost node whose backup was restored on this one: it is revoked and its records move here.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"node": …, "code": …}.')
-def register_node(name, event_id, as_json):
+def register_node(name, event_id, replaces_id, as_json):
     """Register a booth node; prints its id and a one-time enrollment code (valid 30 minutes)."""
     from booth.events.models import Event
     from booth.sync import services
@@ -42,8 +44,15 @@ def register_node(name, event_id, as_json):
         event = get_by_id(db.session, Event, event_id)
         if event is None:
             raise click.ClickException(f"no event with id {event_id!r}")
+    replaces = None
+    if replaces_id:
+        from booth.sync import queries
+
+        replaces = queries.node(db.session, replaces_id)
+        if replaces is None:
+            raise click.ClickException(f"no node with id {replaces_id!r}")
     try:
-        node, code = services.register_node(db.session, name=name, event=event, now=clock.now())
+        node, code = services.register_node(db.session, name=name, event=event, now=clock.now(), replaces=replaces)
     except services.SyncError as e:
         db.session.rollback()
         raise click.ClickException(e.message) from None

@@ -43,8 +43,12 @@ def format_code(code: str) -> str:
 
 
 def register_node(session, *, name: str, event=None, now: datetime, minutes: int = CODE_MINUTES,
-                  actor=None) -> tuple[SyncNode, str]:
-    """A new node and its one-time enrollment code (returned once; only its SHA-256 is stored)."""
+                  actor=None, replaces: SyncNode | None = None) -> tuple[SyncNode, str]:
+    """A new node and its one-time enrollment code (returned once; only its SHA-256 is stored).
+
+    ``replaces``: a node whose laptop was lost and whose backup was restored on this one. The old node is
+    revoked and the records it pushed become the new node's, so the restored copy pushes what the backup
+    holds again as identical copies (acknowledged, never doubled) and its receipt adds up."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise SyncError(400, "bad_name", "Give the node a name of at most 80 characters.")
@@ -54,6 +58,17 @@ def register_node(session, *, name: str, event=None, now: datetime, minutes: int
     session.add(node)
     session.flush()
     audit.record(session, "sync.node_register", now=now, actor=actor, record_id=node.id)
+    if replaces is not None:
+        from booth.sync.models import SyncQuarantine, SyncRecord
+
+        if replaces.id == node.id:   # pragma: no cover - a new node never replaces itself
+            raise SyncError(400, "bad_replaces", "A node cannot replace itself.")
+        node.event_id = node.event_id or replaces.event_id
+        revoke_node(session, replaces, now=now, actor=actor)
+        session.execute(SyncRecord.__table__.update().where(SyncRecord.node_id == replaces.id).values(node_id=node.id))
+        session.execute(SyncQuarantine.__table__.update().where(SyncQuarantine.node_id == replaces.id)
+                        .values(node_id=node.id))
+        audit.record(session, "sync.node_replace", now=now, actor=actor, record_id=replaces.id)
     return node, format_code(code)
 
 

@@ -19,7 +19,7 @@ TABLES = ("visits", "screenings", "referrals", "audit_entries", "consents", "scr
 
 
 def filled(app, runner, visits=30):
-    """A demo day (open) plus a few referrals, so every kind of record is there."""
+    """A demo day (open; it issues referrals of its own) plus a few more, so every kind of record is there."""
     result = runner.invoke(args=["demo", "--visits", str(visits), "--open"])
     assert result.exit_code == 0, result.output
     from booth.auth.models import Staff
@@ -33,7 +33,10 @@ def filled(app, runner, visits=30):
         coordinator = db.session.scalar(select(Staff).where(Staff.code == "C01"))
         dest = next(d for d in db.session.scalars(select(Destination)) if "hiv_confirmation" in d.reasons)
         key = referrals.referral_key(app.instance_path)
-        for v in db.session.scalars(select(Visit).order_by(Visit.seq).limit(3)):
+        from booth.referrals.models import Referral
+
+        referred = select(Referral.visit_id).where(Referral.reason == "hiv_confirmation")
+        for v in db.session.scalars(select(Visit).where(Visit.id.not_in(referred)).order_by(Visit.seq).limit(3)):
             referrals.issue(db.session, visit=v, reason="hiv_confirmation", destination=dest, key=key,
                             valid_until=v.day + timedelta(days=7), today=v.day, now=now, actor=coordinator)
         db.session.commit()
