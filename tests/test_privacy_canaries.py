@@ -271,6 +271,9 @@ def test_no_canary_in_logs_file_names_qr_or_urls(make_app, clock, tmp_path, tmp_
     # ---------------------------------------------------------------- coordinator: dashboard, export, backup
     ok(coord.get("/dashboard"), "dashboard")
     csv_resp = ok(coord.get("/dashboard/export.csv"), "export")
+    downloads = [csv_resp] + [ok(coord.get(f"/dashboard/export.{ext}"), f"export {ext}")
+                              for ext in ("pdf", "dhis2.json", "fhir.json")]
+    ok(coord.get("/sync"), "sync screen")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["backup", "init-recovery"]).exit_code == 0
     r = runner.invoke(args=["backup", "now"])
@@ -309,7 +312,8 @@ def test_no_canary_in_logs_file_names_qr_or_urls(make_app, clock, tmp_path, tmp_
     for name in tree_names(instance, backups):
         if found := hits(name, everything):
             problems.append(f"FILE NAME {found}: {name!r}")
-    for disposition in rec.dispositions + [pdf.headers["Content-Disposition"], csv_resp.headers["Content-Disposition"]]:
+    for disposition in rec.dispositions + [pdf.headers["Content-Disposition"]] + \
+            [d.headers["Content-Disposition"] for d in downloads]:
         if found := hits(disposition, everything):
             problems.append(f"DOWNLOAD NAME {found}: {disposition!r}")
     token_pages = (f"/r/{token}", f"/clinic/r/{token}")
