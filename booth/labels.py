@@ -72,5 +72,14 @@ WEEKDAYS = {"1": _l("Mon"), "2": _l("Tue"), "3": _l("Wed"), "4": _l("Thu"), "5":
 BENEFICIARY_RULE = {"any": _l("Anyone"), "yes": _l("Beneficiaries"), "no": _l("Non-beneficiaries")}
 
 
+SYNC_KINDS = {"event": _l("Event"), "booth": _l("Booth"), "staff": _l("Staff (code and roles only)"),
+              "clinical_settings": _l("Clinical settings"), "destination": _l("Destinations"),
+              "routing_rule": _l("Routing rules"), "kit_lot": _l("Kit lots"), "shift": _l("Shifts"),
+              "visit": _l("Visits"), "consent": _l("Consents"), "screening": _l("Devices started"),
+              "screening_result": _l("Results"), "counseling": _l("Counseling"), "referral": _l("Referrals"),
+              "linkage": _l("Linkage (clinic)"), "stock_movement": _l("Stock movements"), "qc_run": _l("Quality control"),
+              "temperature_log": _l("Temperature"), "day_closure": _l("Close of day"), "audit_entry": _l("Audit log")}
+
+
 def all_labels() -> dict:
     return {k.lower(): v for k, v in globals().items() if k.isupper() and isinstance(v, dict)}

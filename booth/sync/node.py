@@ -10,6 +10,7 @@ import json
 import random
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from booth import clock
@@ -182,9 +183,12 @@ def start_push(app, *, sleep=time.sleep) -> bool:
                 with prog.lock:
                     prog.report, prog.error = e.report, str(e)
             except Exception as e:  # noqa: BLE001 - shown on the screen; the outbox is intact either way
+                # the frames only (file, line, code): an exception's message may quote a record's values
+                app.logger.error("sync push failed: %s\n%s", type(e).__name__,
+                                 "".join(traceback.format_tb(e.__traceback__)))
                 db.session.rollback()
                 with prog.lock:
-                    prog.error = f"{type(e).__name__}: {e}"
+                    prog.error = f"unexpected error ({type(e).__name__}; details in the node log)"
             finally:
                 with prog.lock:
                     prog.running, prog.finished_at = False, clock.now().isoformat()

@@ -3,7 +3,7 @@ bundle for no network, purge) and the central coordinator's (``/central/sync``: 
 one-time codes, links, revocation, quarantine). Thin views over ``booth.sync.node`` and ``services``."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -27,11 +27,21 @@ def _state():
     return client.load_state(current_app.instance_path)
 
 
+def _status():
+    """The node's sync status with the receipt's check time as a datetime (shown in the event's time zone)."""
+    from booth.sync import node
+
+    data = node.status(db.session, None, current_app.instance_path)
+    if data.get("checked_at"):
+        data["checked_at"] = datetime.fromisoformat(data["checked_at"])
+    return data
+
+
 def _booth_page(status=200, error=None, notice=None):
     from booth.sync import node, outbox, purge
 
     state = _state()
-    data = node.status(db.session, None, current_app.instance_path)
+    data = _status()
     plan = purge.plan(db.session, db.metadata)
     db.session.rollback()
     return render_template("sync/booth.html", state=state, data=data, progress=node.progress_of(current_app).snapshot(),
@@ -126,10 +136,7 @@ def check_receipt():
 @role_required(Role.COORDINATOR)
 def receipt():
     """The last receipt, on a page made for printing."""
-    from booth.sync import node
-
-    data = node.status(db.session, None, current_app.instance_path)
-    return render_template("sync/receipt.html", data=data)
+    return render_template("sync/receipt.html", data=_status())
 
 
 @bp.post("/sync/bundle")

@@ -65,7 +65,7 @@ def test_central_registers_a_node_and_the_booth_enrolls_sends_and_purges_from_it
     assert "0 records not yet acknowledged" in page and "all match" in page
     assert "Clock offset +600 s" in page
     receipt = tablet.client.get("/sync/receipt").get_data(as_text=True)
-    assert "data-print" in receipt and "visit" in receipt and "✔" in receipt
+    assert "data-print" in receipt and "Visits" in receipt and "✔" in receipt
     with central.app_context():
         node = db.session.scalars(select(SyncNode)).one()
         assert node.clock_offset_s == -600 and str(node.event_id) == event_id
