@@ -77,6 +77,9 @@ class Defaults:
     # the DHIS2 export's mapping of indicators to data element / category option combo ids (a JSON file); unset:
     # the example with placeholder ids (booth/reports/exports/dhis2_mapping.example.json says how to write one)
     REPORT_DHIS2_MAPPING = None
+    # central: the consent texts booths pull as the starting point of their clinical settings
+    # ({"es": …, "en": …}; unset: the built-in texts)
+    CONSENT_TEXTS = None
 
 
 _INT_KEYS = {"PORT", "IDLE_LOCK_MINUTES", "SESSION_ABSOLUTE_HOURS", "CENTRAL_IDLE_MINUTES",

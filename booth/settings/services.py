@@ -127,6 +127,29 @@ def validate_content(session, content: dict) -> dict:
     return content
 
 
+def adopt_consent_texts(session, event_id, texts: dict, *, now: datetime) -> bool:
+    """Central's consent texts (pulled by sync) become the starting point of this event's draft: only while
+    the draft still holds the built-in texts (a booth's own edit, and every signed-off version, stay as they
+    are). True when the draft changed."""
+    clean = {lang: (texts.get(lang) or "").strip() for lang in ("es", "en")} if isinstance(texts, dict) else {}
+    if not all(clean.get(lang) and len(clean[lang]) <= MAX_CONSENT_CHARS for lang in ("es", "en")):
+        return False
+    last = latest(session, event_id)
+    if last is not None and last.status != "draft":
+        return False
+    d = draft(session, event_id, now=now)
+    built_in = defaults.default_content()["consent"]
+    current = d.content.get("consent") or {}
+    if current == clean or any(current.get(lang) != built_in[lang] for lang in ("es", "en")):
+        return False
+    content = copy.deepcopy(d.content)
+    content["consent"] = clean
+    d.content, d.updated_at = content, now
+    session.flush()
+    audit.record(session, "settings.consent_from_central", now=now, record_id=d.id)
+    return True
+
+
 def update_draft(session, event_id, content: dict, *, now: datetime, actor) -> ClinicalSettings:
     d = draft(session, event_id, now=now, actor=actor)
     d.content = validate_content(session, copy.deepcopy(content))

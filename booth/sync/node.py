@@ -31,8 +31,15 @@ def push(session, transport, *, progress=None, sleep=time.sleep, rng: random.Ran
 
 
 def pull(session, transport) -> dict:
+    from booth.events.queries import this_booth
+    from booth.settings.services import adopt_consent_texts
+
     reply = transport.post("pull")
     counts = apply_pull(session, db.metadata, reply.body.get("records"), now=clock.now())
+    booth = this_booth(session)
+    if booth is not None and isinstance(reply.body.get("consent_texts"), dict):
+        counts["consent_texts"] = int(adopt_consent_texts(session, booth.event_id, reply.body["consent_texts"],
+                                                          now=clock.now()))
     session.commit()
     return counts
 

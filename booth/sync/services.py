@@ -209,6 +209,14 @@ def pull(session, metadata, node: SyncNode) -> dict:
     return out
 
 
+def consent_texts(config) -> dict:
+    """Central's consent texts ({"es", "en"}): ``CONSENT_TEXTS`` in the configuration, else the built-in ones."""
+    from booth.settings import defaults
+
+    texts = config.get("CONSENT_TEXTS") or defaults.default_content()["consent"]
+    return {"es": texts.get("es", ""), "en": texts.get("en", "")}
+
+
 def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetime) -> tuple[SyncNode, bytes, dict]:
     """Central: apply a bundle file (same exactly-once rules as a push). Returns the node, the receipt file's
     bytes and the counts. A bundle that is not genuine, or from a revoked node, is refused whole."""

@@ -181,7 +181,8 @@ def pull():
     def answer(node, now):
         _json_body(optional=True)
         return {"node": str(node.id), "server_time": int(now.timestamp()),
-                "records": services.pull(db.session, db.metadata, node)}
+                "records": services.pull(db.session, db.metadata, node),
+                "consent_texts": services.consent_texts(current_app.config)}
     return signed_call(answer)
 
 

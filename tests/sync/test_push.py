@@ -194,3 +194,28 @@ def test_an_id_owned_by_another_node_is_refused_into_quarantine(central, make_bo
         assert (q.kind, q.record_id, q.reason) == ("event", ev["id"], "foreign")
         assert db.session.execute(select(db.metadata.tables["events"].c.name)
                                   .where(db.metadata.tables["events"].c.id == ev["id"])).scalar_one() != "otro"
+
+
+def test_pull_brings_central_consent_texts_into_an_unsigned_draft_only(central, make_booth):
+    from booth.settings import services as settings
+
+    central.config["CONSENT_TEXTS"] = {"es": "Texto de consentimiento de la institución (v2).",
+                                       "en": "The institution's consent text (v2)."}
+    fresh = make_booth("fresh")                     # set up, no settings signed yet
+    enrolled(central, fresh, "Fresh")
+    r = sync(fresh, "pull")
+    assert r.exit_code == 0 and "consent_texts 1" in r.output, r.output
+    with fresh.app_context():
+        from booth.events.queries import this_booth
+
+        d = settings.latest(db.session, this_booth(db.session).event_id)
+        assert d.status == "draft" and d.content["consent"]["es"].endswith("(v2).")
+    signed = make_booth("signed", visits=2, seed=9)  # the demo day's settings are signed off: never changed
+    enrolled(central, signed, "Signed")
+    r = sync(signed, "pull")
+    assert r.exit_code == 0 and "consent_texts 0" in r.output, r.output
+    with signed.app_context():
+        from booth.events.queries import this_booth
+
+        s = settings.signed(db.session, this_booth(db.session).event_id)
+        assert "(v2)" not in s.content["consent"]["es"]
