@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -36,11 +38,20 @@ class BundleError(ValueError):
 # ---------------------------------------------------------------- central's key
 
 def central_key(instance_path) -> bytes:
-    """Central's private bundle key, made on first use."""
+    """Central's private bundle key, made on first use. Requests that arrive together (booths enrolling at
+    once) must not each make one: the key is written to a file of this thread's own and linked into place,
+    which only the first one does; the others read the winner's key (bench/central_load.py found the race)."""
     path = Path(instance_path) / KEY_FILE
     if not path.exists():
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_private(path, (crypto.key_to_text(crypto.new_private_key()) + "\n").encode())
+        mine = path.with_name(f"{KEY_FILE}.{os.getpid()}.{threading.get_ident()}")
+        write_private(mine, (crypto.key_to_text(crypto.new_private_key()) + "\n").encode())
+        try:
+            os.link(mine, path)
+        except FileExistsError:
+            pass
+        finally:
+            mine.unlink()
     return crypto.key_from_text(path.read_text())
 
 

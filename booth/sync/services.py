@@ -160,16 +160,28 @@ def check_signed(session, *, method: str, path: str, headers, body: bytes, now: 
 
 # ---------------------------------------------------------------- push, receipt, pull (central)
 
+def _catalogue(session, *, now: datetime) -> None:
+    """The kit products booths point to (same ids everywhere), made by the first push or bundle. When
+    several booths send their first batch together, all but one find the rows taken (the insert waits
+    for the first one's commit): the catalogue is there, so that is no error (bench/central_load.py)."""
+    from booth.settings.services import ensure_catalogue
+
+    try:
+        with session.begin_nested():
+            ensure_catalogue(session, now=now)
+    except IntegrityError:
+        pass
+
+
 def push(session, metadata, node: SyncNode, payload, *, now: datetime) -> dict:
     """Apply one batch from ``node`` (see ``booth.sync.merge``). A malformed batch → 400, nothing written."""
-    from booth.settings.services import ensure_catalogue
     from booth.sync import merge
 
     try:
         decoded = merge.decode_batch(metadata, payload)
     except merge.BatchError as e:
         raise SyncError(400, "bad_batch", str(e)) from None
-    ensure_catalogue(session, now=now)   # the kit products booths point to (same ids everywhere)
+    _catalogue(session, now=now)
     outcome = merge.apply(session, metadata, node, decoded, now=now)
     if outcome.quarantined:
         audit.record(session, "sync.quarantine", now=now, record_id=node.id)
@@ -222,7 +234,6 @@ def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetim
     bytes and the counts. A bundle that is not genuine, or from a revoked node, is refused whole."""
     import hashlib
 
-    from booth.settings.services import ensure_catalogue
     from booth.sync import bundle, merge
 
     node = session.get(SyncNode, bundle.bundle_node(blob))
@@ -231,7 +242,7 @@ def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetim
     if node.revoked_at is not None:
         raise bundle.BundleError("This bundle comes from a revoked node: it was refused.")
     data = bundle.open_bundle(blob, secret_hex=node.secret, central_private=bundle.central_key(instance_path))
-    ensure_catalogue(session, now=now)
+    _catalogue(session, now=now)
     outcome = merge.Outcome()
     items = data["records"]
     for start in range(0, len(items), merge.MAX_BATCH):
