@@ -93,6 +93,28 @@ def test_activity_keeps_session_open(tablet, node, clock):
         assert tablet.get("/").status_code == 200
 
 
+def test_idle_lock_counts_every_tap_though_the_session_row_is_written_at_most_every_30_s(tablet, node, clock):
+    from booth.auth.models import StaffSession
+
+    def row_last_seen():
+        with node.app.app_context():
+            return db.session.scalar(select(StaffSession.last_seen_at).join(Staff)
+                                     .where(Staff.code == "C01", StaffSession.ended_at.is_(None)))
+
+    tablet.login("C01", node.coordinator_pin)
+    logged_in = clock.now()
+    assert row_last_seen() == logged_in
+    clock.advance(seconds=20)
+    assert tablet.get("/").status_code == 200
+    assert row_last_seen() == logged_in  # a tap 20 s after the row was written: no write (no commit, no fsync) …
+    clock.advance(minutes=4, seconds=50)
+    assert tablet.get("/").status_code == 200  # … yet the idle lock counted it: 5 min 10 s after the login
+    assert row_last_seen() == clock.now()      # the row was 30 s old or more: written
+    clock.advance(minutes=5, seconds=1)
+    r = tablet.get("/")
+    assert r.status_code == 302 and "/unlock" in r.headers["Location"]
+
+
 def test_absolute_limit_ten_hours(tablet, node, clock):
     tablet.login("C01", node.coordinator_pin)
     for _ in range(10 * 15):

@@ -112,6 +112,14 @@ def setup_done() -> bool:
     return done
 
 
+def _activity() -> services.Activity:
+    """This process's record of when each session was last active (the idle lock reads it)."""
+    cache = current_app.extensions.setdefault("vinculo", {})
+    if "activity" not in cache:
+        cache.setdefault("activity", services.Activity())
+    return cache["activity"]
+
+
 def guard():
     if request.endpoint in (None, "static", "core.healthz"):
         # healthz checks the database itself: it must answer 503, not fail here, when the database does not
@@ -145,7 +153,7 @@ def guard():
     idle = timedelta(minutes=cfg["IDLE_LOCK_MINUTES"] if is_booth() else cfg["CENTRAL_IDLE_MINUTES"])
     state = services.resolve_session(db.session, request.cookies.get(SESSION_COOKIE), now=now, idle=idle,
                                      absolute=timedelta(hours=cfg["SESSION_ABSOLUTE_HOURS"]),
-                                     device=g.device, require_device=is_booth())
+                                     device=g.device, require_device=is_booth(), activity=_activity())
     g.staff_session = state.staff_session
     g.staff = state.staff
     g.locked = state.locked
@@ -192,7 +200,7 @@ def guard():
         abort(403)
     if getattr(view, "_clinical_lead", False) and not g.staff.clinical_lead:
         abort(403)
-    if not getattr(view, "_passive", False):
-        services.touch_session(db.session, g.staff_session, now)
+    if not getattr(view, "_passive", False) and services.touch_session(db.session, g.staff_session, now,
+                                                                       activity=_activity()):
         db.session.commit()
     return None

@@ -4,12 +4,14 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyotp
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from booth.audit import services as audit
 from booth.auth.hashing import hash_secret, new_token, token_hash, verify_secret
@@ -250,11 +252,41 @@ class SessionState:
         return self.staff_session.staff if self.staff_session else None
 
 
+class Activity:
+    """When each session was last active, as the serving process saw it.
+
+    Every staff request counts as activity for the idle lock, but writing ``last_seen_at`` on every tap
+    cost a commit — an fsync with ``synchronous=FULL`` — on every page, even on reads (bench/load.py).
+    The process keeps the exact time here; the row is written at most every ``write_every`` per session.
+    The idle lock reads the later of the two, so it is exact while the process runs; a node killed and
+    restarted forgets at most ``write_every`` of activity (the tablet may lock that much earlier).
+    """
+
+    write_every = timedelta(seconds=30)
+
+    def __init__(self):
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def last_seen(self, s: StaffSession) -> datetime:
+        seen = self._seen.get(s.token_hash)
+        return s.last_seen_at if seen is None or seen < s.last_seen_at else seen
+
+    def note(self, s: StaffSession, now: datetime) -> None:
+        with self._lock:
+            seen = self._seen.get(s.token_hash)
+            self._seen[s.token_hash] = now if seen is None or seen < now else seen
+            if len(self._seen) > 1000:  # sessions end within hours: forget what no session can use
+                for key in [k for k, at in self._seen.items() if now - at > timedelta(days=1)]:
+                    del self._seen[key]
+
+
 def resolve_session(session, token: str | None, *, now: datetime, idle: timedelta, absolute: timedelta,
-                    device: Device | None, require_device: bool) -> SessionState:
+                    device: Device | None, require_device: bool, activity: Activity | None = None) -> SessionState:
     if not token:
         return SessionState(None)
-    s = session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash(token)))
+    s = session.scalar(select(StaffSession).where(StaffSession.token_hash == token_hash(token))
+                       .options(joinedload(StaffSession.staff)))
     if s is None or s.ended_at is not None:
         return SessionState(None)
     if now - s.created_at >= absolute or not s.staff.active:
@@ -263,14 +295,21 @@ def resolve_session(session, token: str | None, *, now: datetime, idle: timedelt
         return SessionState(None)
     if require_device and (device is None or s.device_id != device.id):
         return SessionState(None)
-    if now - s.last_seen_at >= idle:
+    if now - (activity.last_seen(s) if activity else s.last_seen_at) >= idle:
         return SessionState(s, locked=True)
     return SessionState(s)
 
 
-def touch_session(session, s: StaffSession, now: datetime) -> None:
+def touch_session(session, s: StaffSession, now: datetime, activity: Activity | None = None) -> bool:
+    """Count a request as activity. Without ``activity`` the row is written; with it, only when the row is
+    ``Activity.write_every`` old (True: the caller commits)."""
+    if activity is not None:
+        activity.note(s, now)
+        if now - s.last_seen_at < activity.write_every:
+            return False
     s.last_seen_at = now
     session.flush()
+    return True
 
 
 def end_session(session, s: StaffSession, *, now: datetime, device=None) -> None:
