@@ -243,22 +243,16 @@ def export_bundle(file):
     """No network: write a bundle of every unacknowledged record to FILE (signed; only central can read it)."""
     from pathlib import Path
 
-    from booth.backup import crypto
     from booth.instance import write_private
-    from booth.sync import bundle, client, outbox
+    from booth.sync import node
 
     _need("booth", "export")
-    state = client.load_state(current_app.instance_path)
-    if state is None or not state.central_public_key:
-        raise click.ClickException("this node is not enrolled (or was enrolled before bundles existed): "
-                                   "enroll it first, while a network is at hand")
-    records = outbox.next_batch(db.session, db.metadata, {}, size=10**9)
-    db.session.rollback()
-    blob = bundle.make_bundle(node_id=state.node, secret_hex=state.secret,
-                              central_public=crypto.public_from_text(state.central_public_key), records=records,
-                              now=clock.now())
+    try:
+        blob, n = node.bundle_of_pending(db.session, current_app.instance_path)
+    except node.NotEnrolled as e:
+        raise click.ClickException(str(e)) from None
     write_private(Path(file), blob)
-    click.echo(f"{len(records)} records written to {file}; import it at central with "
+    click.echo(f"{n} records written to {file}; import it at central with "
                "`flask --app wsgi sync import FILE`, then bring back the receipt "
                "(`flask --app wsgi sync import-receipt RECEIPT`)")
 
@@ -293,18 +287,13 @@ def import_receipt(file):
     """Booth: mark the records central acknowledged in a bundle's receipt."""
     from pathlib import Path
 
-    from booth.sync import bundle, client, outbox
+    from booth.sync import bundle, node
 
     _need("booth", "import-receipt")
-    state = client.load_state(current_app.instance_path)
-    if state is None:
-        raise click.ClickException("this node is not enrolled")
     try:
-        data = bundle.open_receipt(Path(file).read_bytes(), node_id=state.node, secret_hex=state.secret)
-    except bundle.BundleError as e:
+        counts = node.import_receipt(db.session, current_app.instance_path, Path(file).read_bytes())
+    except (node.NotEnrolled, bundle.BundleError) as e:
         raise click.ClickException(str(e)) from None
-    counts = outbox.record_reply(db.session, db.metadata, data, now=clock.now())
-    db.session.commit()
     click.echo(f"acknowledged {counts['acked']}, quarantined {counts['quarantined']}, "
                f"waiting for parent records {counts['deferred']}")
 

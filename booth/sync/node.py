@@ -203,3 +203,39 @@ def start_push(app, *, sleep=time.sleep) -> bool:
 
     threading.Thread(target=run, name="vinculo-sync-push", daemon=True).start()
     return True
+
+
+# ---------------------------------------------------------------- no network: bundle out, receipt in
+
+class NotEnrolled(Exception):
+    pass
+
+
+def bundle_of_pending(session, instance_path) -> tuple[bytes, int]:
+    """A bundle of every unacknowledged record for central (signed, encrypted to central's key)."""
+    from booth.backup import crypto
+    from booth.sync import bundle, client
+
+    state = client.load_state(instance_path)
+    if state is None or not state.central_public_key:
+        raise NotEnrolled("This node is not enrolled (or was enrolled before bundles existed): enroll it first, "
+                          "while a network is at hand.")
+    records = outbox.next_batch(session, db.metadata, {}, size=10**9)
+    session.rollback()
+    blob = bundle.make_bundle(node_id=state.node, secret_hex=state.secret,
+                              central_public=crypto.public_from_text(state.central_public_key), records=records,
+                              now=clock.now())
+    return blob, len(records)
+
+
+def import_receipt(session, instance_path, blob: bytes) -> dict:
+    """Mark what central acknowledged in a bundle's receipt (checked with this node's secret); commits."""
+    from booth.sync import bundle, client
+
+    state = client.load_state(instance_path)
+    if state is None:
+        raise NotEnrolled("This node is not enrolled.")
+    data = bundle.open_receipt(blob, node_id=state.node, secret_hex=state.secret)
+    counts = outbox.record_reply(session, db.metadata, data, now=clock.now())
+    session.commit()
+    return counts

@@ -77,6 +77,11 @@ def build(app, metadata) -> dict:
                                       "properties": {"code": {"type": "string"}, "node": {"type": "string"},
                                                      "referral_key": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}})
     spec.components.schema("Empty", {"type": "object"})
+    refusal = {"application/json": {"schema": {"$ref": "#/components/schemas/Refusal"}}}
+    spec.components.response("Malformed", {"description": "malformed body (nothing written)", "content": refusal})
+    spec.components.response("Unsigned", {"description": "bad signature, clock off by more than 5 minutes (with "
+                                                         "server_time), or replayed nonce", "content": refusal})
+    spec.components.response("Revoked", {"description": "revoked node", "content": refusal})
     with app.test_request_context():
         for endpoint in ("enroll", "ping", "push", "receipt", "pull"):
             spec.path(view=app.view_functions[f"sync_api.{endpoint}"], app=app)

@@ -143,17 +143,12 @@ def receipt():
 @role_required(Role.COORDINATOR)
 def bundle():
     """No network: download a bundle of every unacknowledged record (only central can read it)."""
-    from booth.backup import crypto
-    from booth.sync import bundle as bundles, outbox
+    from booth.sync import node
 
-    state = _state()
-    if state is None or not state.central_public_key:
+    try:
+        blob, _n = node.bundle_of_pending(db.session, current_app.instance_path)
+    except node.NotEnrolled:
         return _booth_page(409, error=_("This node is not enrolled with a central server yet."))
-    records = outbox.next_batch(db.session, db.metadata, {}, size=10**9)
-    db.session.rollback()
-    blob = bundles.make_bundle(node_id=state.node, secret_hex=state.secret,
-                               central_public=crypto.public_from_text(state.central_public_key), records=records,
-                               now=clock.now())
     name = f"vinculo-envio-{clock.now().strftime('%Y%m%d-%H%M')}.bundle"
     return Response(blob, mimetype="application/octet-stream",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -162,20 +157,18 @@ def bundle():
 @bp.post("/sync/bundle-receipt")
 @role_required(Role.COORDINATOR)
 def bundle_receipt():
-    from booth.sync import bundle as bundles, outbox
+    from booth.sync import bundle as bundles, node
 
-    state = _state()
     upload = request.files.get("receipt")
-    if state is None:
+    if _state() is None:
         return _booth_page(409, error=_("This node is not enrolled with a central server yet."))
     if upload is None or not upload.filename:
         return _booth_page(422, error=_("Choose the receipt file central wrote."))
     try:
-        data = bundles.open_receipt(upload.read(1_000_000_000), node_id=state.node, secret_hex=state.secret)
+        counts = node.import_receipt(db.session, current_app.instance_path, upload.read(100_000_000))
     except (bundles.BundleError, ValueError):
+        db.session.rollback()
         return _booth_page(422, error=_("This file is not a receipt of this node, or it was modified: refused."))
-    counts = outbox.record_reply(db.session, db.metadata, data, now=clock.now())
-    db.session.commit()
     return _booth_page(notice=_("Receipt imported: %(n)s records acknowledged.", n=counts["acked"]))
 
 

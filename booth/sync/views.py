@@ -98,6 +98,12 @@ def _json_body(optional: bool = False):
     return data
 
 
+def _answer(node, now, **body) -> dict:
+    """The answer of a call without a request body of its own (an empty object is fine, anything else 400)."""
+    _json_body(optional=True)
+    return {"node": str(node.id), "server_time": int(now.timestamp()), **body}
+
+
 @bp.post("/ping")
 @signed_node
 @csrf.exempt
@@ -110,14 +116,11 @@ def ping():
       requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
       responses:
           200: {description: ok, content: {application/json: {schema: {type: object, required: [node, server_time]}}}}
-          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          400: {$ref: "#/components/responses/Malformed"}
+          401: {$ref: "#/components/responses/Unsigned"}
+          403: {$ref: "#/components/responses/Revoked"}
     """
-    def answer(node, now):
-        _json_body(optional=True)
-        return {"node": str(node.id), "server_time": int(now.timestamp())}
-    return signed_call(answer)
+    return signed_call(_answer)
 
 
 @bp.post("/push")
@@ -132,9 +135,9 @@ def push():
       requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Batch"}}}}
       responses:
           200: {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/PushResult"}}}}
-          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          400: {$ref: "#/components/responses/Malformed"}
+          401: {$ref: "#/components/responses/Unsigned"}
+          403: {$ref: "#/components/responses/Revoked"}
     """
     return signed_call(lambda node, now: services.push(db.session, db.metadata, node, _json_body(), now=now))
 
@@ -151,15 +154,11 @@ def receipt():
       requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
       responses:
           200: {description: ok, content: {application/json: {schema: {type: object, required: [node, kinds]}}}}
-          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          400: {$ref: "#/components/responses/Malformed"}
+          401: {$ref: "#/components/responses/Unsigned"}
+          403: {$ref: "#/components/responses/Revoked"}
     """
-    def answer(node, now):
-        _json_body(optional=True)
-        return {"node": str(node.id), "server_time": int(now.timestamp()),
-                "kinds": services.receipt(db.session, db.metadata, node)}
-    return signed_call(answer)
+    return signed_call(lambda node, now: _answer(node, now, kinds=services.receipt(db.session, db.metadata, node)))
 
 
 @bp.post("/pull")
@@ -174,16 +173,12 @@ def pull():
       requestBody: {required: true, content: {application/json: {schema: {$ref: "#/components/schemas/Empty"}}}}
       responses:
           200: {description: ok, content: {application/json: {schema: {type: object, required: [node, records]}}}}
-          400: {description: "malformed body (nothing written)", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          401: {description: "bad signature, clock off by more than 5 minutes (with server_time), or replayed nonce", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
-          403: {description: "revoked node", content: {application/json: {schema: {$ref: "#/components/schemas/Refusal"}}}}
+          400: {$ref: "#/components/responses/Malformed"}
+          401: {$ref: "#/components/responses/Unsigned"}
+          403: {$ref: "#/components/responses/Revoked"}
     """
-    def answer(node, now):
-        _json_body(optional=True)
-        return {"node": str(node.id), "server_time": int(now.timestamp()),
-                "records": services.pull(db.session, db.metadata, node),
-                "consent_texts": services.consent_texts(current_app.config)}
-    return signed_call(answer)
+    return signed_call(lambda node, now: _answer(node, now, records=services.pull(db.session, db.metadata, node),
+                                                 consent_texts=services.consent_texts(current_app.config)))
 
 
 @bp.get("/openapi.json")

@@ -3,6 +3,7 @@ shown once), link and revoke it, resolve quarantine; at the booth, enroll with t
 progress bar, see the receipt and the clock offset, and purge."""
 from __future__ import annotations
 
+import io
 import re
 import time
 
@@ -129,3 +130,26 @@ def test_central_coordinator_resolves_quarantine_and_links_an_offline_node(centr
     with central.app_context():
         linked = db.session.execute(select(events.c.central_event_id).where(events.c.id != central_event)).scalars().all()
         assert linked == [central_event]
+
+
+def test_no_network_file_from_the_screen_and_its_receipt_back(central, make_booth, clock, tmp_path):
+    booth = make_booth(visits=6, seed=43)
+    from tests.sync.conftest import enrolled
+
+    enrolled(central, booth)
+    tablet = coordinator_tablet(booth)
+    r = tablet.post("/sync/bundle", {}, csrf_page="/sync")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/octet-stream"
+    name = re.search(r'filename="([^"]+)"', r.headers["Content-Disposition"]).group(1)
+    assert re.fullmatch(r"vinculo-envio-\d{8}-\d{4}\.bundle", name)
+    (tmp_path / name).write_bytes(r.data)
+    out = sync(central, "import", str(tmp_path / name))
+    assert out.exit_code == 0, out.output
+    receipt = (tmp_path / (name + ".receipt")).read_bytes()
+    bad = tablet.post("/sync/bundle-receipt", {"receipt": (io.BytesIO(receipt[:-3] + b"xyz"), "r.receipt")},
+                      csrf_page="/sync", content_type="multipart/form-data")
+    assert bad.status_code == 422 and "refused" in bad.get_data(as_text=True)
+    ok = tablet.post("/sync/bundle-receipt", {"receipt": (io.BytesIO(receipt), "r.receipt")},
+                     csrf_page="/sync", content_type="multipart/form-data")
+    assert ok.status_code == 200 and "Receipt imported" in ok.get_data(as_text=True)
+    assert "0 records not yet acknowledged" in tablet.client.get("/sync").get_data(as_text=True)
