@@ -27,6 +27,18 @@ HTMX_CONFIG = json.dumps({
 })
 
 
+def translated_labels() -> dict:
+    """The labels of ``booth.labels`` as plain strings in the request's language, translated once per language
+    and process: a page renders dozens of them, and each lazy string looked its translation up again."""
+    cache = current_app.extensions.setdefault("vinculo", {}).setdefault("labels", {})
+    locale = str(get_locale())
+    found = cache.get(locale)
+    if found is None:
+        found = cache[locale] = {name: {code: str(text) for code, text in table.items()}
+                                 for name, table in all_labels().items()}
+    return found
+
+
 def register_template_helpers(app):
     @app.context_processor
     def inject():
@@ -46,7 +58,7 @@ def register_template_helpers(app):
             "skew_warn_seconds": current_app.config["CLOCK_SKEW_WARN_SECONDS"],
             "htmx_config": HTMX_CONFIG,
             "role_labels": role_labels(),
-            "labels": all_labels(),
+            "labels": translated_labels(),
             "here": request.full_path.rstrip("?") if request.method == "GET" else request.path,
         }
 

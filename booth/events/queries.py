@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from flask import current_app, g
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from booth.events.models import Booth, Event
 from booth.extensions import db
 
 
 def this_booth(session) -> Booth | None:
-    return session.scalar(select(Booth).order_by(Booth.created_at).limit(1))
+    return session.scalar(select(Booth).options(joinedload(Booth.event)).order_by(Booth.created_at).limit(1))
 
 
 def current_booth() -> Booth | None:

@@ -41,6 +41,14 @@ def supply_on_hand(session, booth_id, item: str) -> int:
                                      StockMovement.lot_id.is_(None))))
 
 
+def supplies_on_hand(session, booth_id) -> dict[str, int]:
+    """``supply_on_hand`` of every supply, in one query."""
+    rows = dict(session.execute(select(StockMovement.item, func.sum(StockMovement.quantity))
+                                .where(StockMovement.booth_id == booth_id, StockMovement.item.in_(SUPPLIES),
+                                       StockMovement.lot_id.is_(None)).group_by(StockMovement.item)).all())
+    return {item: int(rows.get(item) or 0) for item in SUPPLIES}
+
+
 def on_hand_by_lot(session) -> dict:
     rows = session.execute(select(StockMovement.lot_id, func.sum(StockMovement.quantity))
                            .where(StockMovement.lot_id.is_not(None)).group_by(StockMovement.lot_id))
@@ -84,11 +92,20 @@ def receive_lot(session, *, booth_id, product: KitProduct, lot_number: str, expi
 def usable_lots(session, product: KitProduct, today: date, on_hand: dict | None = None) -> list[KitLot]:
     """Lots that may be chosen, the one expiring first first. ``on_hand`` (from ``on_hand_by_lot``) can be
     passed in when several products are looked at in one request."""
-    lots = session.scalars(select(KitLot).where(KitLot.product_id == product.id, KitLot.quarantined_at.is_(None),
-                                                KitLot.expires_on >= today)
+    return usable_lots_by_product(session, [product.id], today, on_hand).get(product.id, [])
+
+
+def usable_lots_by_product(session, product_ids, today: date, on_hand: dict | None = None) -> dict:
+    """``usable_lots`` of several products in one query: product id → lots, the one expiring first first."""
+    lots = session.scalars(select(KitLot).where(KitLot.product_id.in_(list(product_ids)),
+                                                KitLot.quarantined_at.is_(None), KitLot.expires_on >= today)
                            .order_by(KitLot.expires_on, KitLot.created_at)).all()
     stock = on_hand if on_hand is not None else on_hand_by_lot(session)
-    return [lot for lot in lots if stock.get(lot.id, 0) > 0]
+    found: dict = {}
+    for lot in lots:
+        if stock.get(lot.id, 0) > 0:
+            found.setdefault(lot.product_id, []).append(lot)
+    return found
 
 
 def suggested_lot(session, product: KitProduct, today: date) -> KitLot | None:

@@ -36,8 +36,7 @@ def start_options(view: queries.VisitView, bd) -> list[StartOption]:
         return []
     products = settings_services.products_by_code(db.session)
     running_targets = {d for s in view.running for d in s.product.targets}
-    on_hand: dict | None = None          # stock per lot, read once per card
-    lots_of: dict = {}                   # product code → usable lots, shared by the diseases of a dual kit
+    lots_of: dict | None = None          # product id → usable lots, read once per card (one query)
     out = []
     for disease, derived in view.conclusions.items():
         if derived.next_step is None or disease in running_targets:
@@ -51,11 +50,11 @@ def start_options(view: queries.VisitView, bd) -> list[StartOption]:
             p = products.get(code)
             if p is None or disease not in p.targets or (second and code == derived.first_product):
                 continue
-            if code not in lots_of:
-                if on_hand is None:
-                    on_hand = stock.on_hand_by_lot(db.session)
-                lots_of[code] = stock.usable_lots(db.session, p, bd.today, on_hand)
-            lots = lots_of[code]
+            if lots_of is None:
+                lots_of = stock.usable_lots_by_product(
+                    db.session, [p.id for c, p in products.items() if c in bd.settings.content.get("products", {})],
+                    bd.today)
+            lots = lots_of.get(p.id, [])
             options.append((p, lots[0] if lots else None, lots))
         options.sort(key=lambda o: (o[1] is None, o[0].is_dual, o[0].name))
         out.append(StartOption(disease, second, options, repeat=derived.next_step is algorithm.NextStep.REPEAT))
@@ -83,8 +82,8 @@ def post_test_ready(view: queries.VisitView, options: list[StartOption], consent
 
 
 def render_card(visit: Visit, *, status: int = 200, error: str | None = None, stale: bool = False):
+    """The card of ``visit`` as loaded in this request (callers roll back a failed write first, which expires it)."""
     bd = booth_day()
-    db.session.refresh(visit)
     view = queries.visit_view(db.session, visit, bd.settings, bd.now)
 
     def fix(author, at) -> bool:
@@ -102,7 +101,7 @@ def render_card(visit: Visit, *, status: int = 200, error: str | None = None, st
                fixable_consents=[c for c in visit.consents if not c.voided_at and fix(c.recorded_by, c.recorded_at)],
                fixable_results=[r for s in view.screenings if s.state != "running" for r in s.results
                                 if not r.voided_at and fix(r.recorded_by, r.recorded_at)],
-               supply_stock={i: stock.supply_on_hand(db.session, bd.booth.id, i) for i in SUPPLIES},
+               supply_stock=stock.supplies_on_hand(db.session, bd.booth.id),
                presets=counseling.PRESET_MINUTES)
     template = "visits/_card.html" if request.headers.get("HX-Request") else "visits/show.html"
     return _BLANKS.sub("\n", render_template(template, **ctx)), status

@@ -118,14 +118,13 @@ def queue(session, booth_id, day: date, settings, now: datetime, include_closed:
 
 
 def timer_board(session, booth_id, now: datetime) -> list[dict]:
-    rows = session.scalars(select(Screening).join(Visit).where(Visit.booth_id == booth_id,
-                                                              Screening.state == "running")
-                           .options(selectinload(Screening.product), selectinload(Screening.visit))
-                           .order_by(Screening.slot)).all()
+    rows = session.execute(select(Screening, Visit.call_number).join(Visit).where(Visit.booth_id == booth_id,
+                                                                                   Screening.state == "running")
+                           .options(selectinload(Screening.product)).order_by(Screening.slot)).all()
     out = []
-    for s in rows:
+    for s, call_number in rows:  # the visit's call number only, not the whole visit row
         w = s.read_window()
-        out.append({"screening": s, "slot": s.slot, "call_number": s.visit.call_number, "product": s.product.name,
+        out.append({"screening": s, "slot": s.slot, "call_number": call_number, "product": s.product.name,
                     "state": w.state(s.started_at, now).value, "opens_at": w.opens_at(s.started_at),
                     "closes_at": w.closes_at(s.started_at),
                     "to_open_s": int((w.opens_at(s.started_at) - now).total_seconds()),
