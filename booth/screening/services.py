@@ -40,8 +40,14 @@ def visit_screenings(session, visit_id) -> list[Screening]:
                            .order_by(Screening.started_at)).all()
 
 
-def free_slot(session, booth_id) -> int:
-    used = {s.slot for s in running(session, booth_id)}
+def used_slots(session, booth_id) -> set[int]:
+    """The tray slots of the booth's running devices."""
+    return set(session.scalars(select(Screening.slot).join(Visit).where(Screening.state == "running",
+                                                                        Visit.booth_id == booth_id)))
+
+
+def free_slot(session, booth_id, used: set[int] | None = None) -> int:
+    used = used_slots(session, booth_id) if used is None else used
     return next(i for i in range(1, MAX_SLOT + 2) if i not in used)
 
 
@@ -79,11 +85,12 @@ def start(session, *, visit: Visit, product: KitProduct, lot: KitLot, sample_typ
                                  disease=disease_label(disease)), "product")
         if d is not None and d.next_step is algorithm.NextStep.SECOND_TEST and d.first_product == product.code:
             raise DomainError(_l("The second test must be a different product from the first."), "product")
+    used = used_slots(session, visit.booth_id)  # read once: the caller serializes starts (the slot is taken next)
     if slot is None:
-        slot = free_slot(session, visit.booth_id)
+        slot = free_slot(session, visit.booth_id, used)
     if not isinstance(slot, int) or not 1 <= slot <= MAX_SLOT:
         raise DomainError(_l("Choose a tray slot between 1 and %(n)s.", n=MAX_SLOT), "slot")
-    if any(s.slot == slot for s in running(session, visit.booth_id)):
+    if slot in used:
         raise DomainError(_l("Tray slot %(slot)s is taken by another running device.", slot=slot), "slot")
     rf = lot.read_from_s if lot.read_from_s is not None else configured["read_from_s"]
     ru = lot.read_until_s if lot.read_until_s is not None else configured["read_until_s"]

@@ -101,7 +101,7 @@ def render_card(visit: Visit, *, status: int = 200, error: str | None = None, st
                fixable_consents=[c for c in visit.consents if not c.voided_at and fix(c.recorded_by, c.recorded_at)],
                fixable_results=[r for s in view.screenings if s.state != "running" for r in s.results
                                 if not r.voided_at and fix(r.recorded_by, r.recorded_at)],
-               supply_stock=stock.supplies_on_hand(db.session, bd.booth.id),
+               supply_stock=lambda: stock.supplies_on_hand(db.session, bd.booth.id),  # read only if shown
                presets=counseling.PRESET_MINUTES)
     template = "visits/_card.html" if request.headers.get("HX-Request") else "visits/show.html"
     return _BLANKS.sub("\n", render_template(template, **ctx)), status
