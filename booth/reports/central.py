@@ -2,13 +2,18 @@
 
 **Summary per booth and day.** A million visits are a few hundred booth-days, so central keeps one row per
 booth and local day (``report_days``): ``indicators.daily_totals`` of that day — the booth dashboard's own
-function, so central counts exactly what the booth counted — stored as JSON. Sync keeps it up to date:
+function, so central counts exactly what the booth counted. ``totals`` holds its additive counts as one
+vector of ints in a fixed order (``KEYS``: every test, disaggregation value, reason …; summing booth-days is
+adding vectors) plus a few open-ended ones (destinations, hours, the minutes histogram) and the kit lots;
+``tables`` holds the day's exact tables as the exports suppress them (``exports.csv.unit_tables``);
+``referrals`` the ids of the day's referrals for confirmation, per test. Sync keeps it up to date:
 ``refresh_after(conn, kind, rows, now=…)``, called once per kind of a pushed batch in the merge's
 ``_after``, works out which booth-days the rows belong to (a visit's, a device's visit's, the day of a shift or a
 stock movement …) and recomputes exactly those, inside the batch's transaction (a crash leaves both or
 neither). ``refresh_all`` rebuilds every row (``flask --app wsgi central-reports rebuild``, after an upgrade
 that changes ``SUMMARY_SCHEMA``). What clinics record (``linkages``) changes without any sync and is read
-from the raw tables at request time; it is a few rows per hundred visits.
+from its own table at request time (one row per referral a clinic acted on: a few per hundred visits), matched
+to the booth-days by the referral ids the summaries keep.
 
 **A central event** is ``coalesce(events.central_event_id, events.id)``: several booths' own event rows
 count as one event when their nodes are linked to the same central event.
@@ -41,22 +46,22 @@ from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from booth.events.models import Booth, Event
-from booth.referrals.models import Linkage, Referral
+from booth.referrals.models import REASONS, Linkage, Referral
 from booth.reports import indicators
 from booth.reports import suppression as sup
 from booth.reports.indicators import DailyTotals, DataQuality, DeviceTotals, DiseaseTotals, HourTotals, LotTotals
 from booth.reports.models import ReportDay
 from booth.screening.models import Screening, ScreeningResult
 from booth.settings import services as settings_services
-from booth.stock.models import Shift, StockMovement
+from booth.stock.models import SUPPLIES, Shift, StockMovement
 from booth.sync.models import NodeStaff
-from booth.visits.models import Visit
+from booth.visits.models import AGE_BANDS, BENEFICIARY, GENDERS, KEY_POPULATIONS, Visit
 
-SUMMARY_SCHEMA = 1          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
+SUMMARY_SCHEMA = 2          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
 DISEASES = indicators.DISEASES
 CONFIRMATION = {"hiv": ("hiv_confirmation", "discordant_lab"), "hcv": ("hcv_viral_load",),
                 "syphilis": ("syphilis_confirmation",)}
@@ -167,8 +172,10 @@ def refresh_days(conn, booth_days, *, now: datetime) -> int:
             if not t.visits:
                 continue
             t.tester_hours = _tester_hours(conn, booth_id, day, tz, now)
-            conn.execute(sa.insert(table).values(booth_id=booth_id, day=day, event_id=event_id, visits=t.visits,
-                                                 totals=to_doc(t), schema=SUMMARY_SCHEMA, refreshed_at=now))
+            conn.execute(sa.insert(table).values(
+                booth_id=booth_id, day=day, event_id=event_id, visits=t.visits, totals=encode(t),
+                tables=encode_tables(unit_tables(t)), referrals=_confirmation_referrals(conn, booth_id, day),
+                schema=SUMMARY_SCHEMA, refreshed_at=now))
     return len(booth_days)
 
 
@@ -182,6 +189,18 @@ def refresh_all(conn, *, now: datetime, only_stale: bool = False) -> int:
     stale = set(conn.execute(select(ReportDay.booth_id, ReportDay.day)).tuples()) - \
         set(conn.execute(select(Visit.booth_id, Visit.day).distinct()).tuples())
     return refresh_days(conn, days | stale, now=now)
+
+
+def _confirmation_referrals(conn, booth_id, day: date) -> dict[str, list[str]]:
+    """disease → ids (text) of the day's referrals for confirmation that were not cancelled."""
+    reason_of = {r: d for d, reasons in CONFIRMATION.items() for r in reasons}
+    out: dict[str, list[str]] = {}
+    for rid, reason in conn.execute(
+            select(sa.cast(Referral.id, sa.String), Referral.reason).join(Visit, Visit.id == Referral.visit_id)
+            .where(Visit.booth_id == booth_id, Visit.day == day, Referral.status != "cancelled",
+                   Referral.reason.in_(reason_of)).order_by(Referral.id)):
+        out.setdefault(reason_of[reason], []).append(str(rid))
+    return out
 
 
 def _tester_hours(conn, booth_id, day: date, tz_name: str, now: datetime) -> float:
@@ -206,29 +225,189 @@ def _tester_hours(conn, booth_id, day: date, tz_name: str, now: datetime) -> flo
 
 # ================================================================= a summary as JSON and back
 
-def to_doc(t: DailyTotals) -> dict:
-    """A DailyTotals as JSON-ready data (ids, dates and times as text)."""
-    return json.loads(json.dumps(t.as_dict(), default=str))
+INT_FIELDS = ("visits", "open_visits", "done", "left_before_result", "left_before_test", "tested_people",
+              "with_result_people", "first_time", "last_test_over_12m", "known_positive", "exposure_72h",
+              "pre_counseling", "post_counseling", "counseling_minutes", "result_and_post_counseling",
+              "prep_interest", "pep_need", "referrals", "prep_referrals", "pep_fast_tracks")
+DISEASE_INTS = tuple(f.name for f in fields(DiseaseTotals) if f.name not in ("disease", "offered"))
+DEVICE_INTS = tuple(f.name for f in fields(DeviceTotals))
+QUALITY_INTS = ("running_past_window", "results_without_read_time", "visits_tested_without_consent")
+BY_MEASURES = ("visits", "tested", "with_result", "reactive")
+BY_DISEASE_MEASURES = ("tested", "with_result", "reactive", "yield_with_result", "yield_reactive")
+DIMENSION_VALUES = {"age_band": AGE_BANDS, "gender_identity": GENDERS + ("unknown",),
+                    "key_population": KEY_POPULATIONS + ("not_asked", "none", "unknown"),
+                    "beneficiary": BENEFICIARY}
 
 
-def _make(cls, data: dict):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+def _layout() -> list[tuple]:
+    keys: list[tuple] = [("t", n) for n in INT_FIELDS] + [("dev", n) for n in DEVICE_INTS] + \
+        [("q", n) for n in QUALITY_INTS]
+    for d in DISEASES:
+        keys += [("d", d, "shown"), ("d", d, "offered")] + [("d", d, n) for n in DISEASE_INTS]
+    for dim, values in DIMENSION_VALUES.items():
+        keys += [("by", dim, v, m) for v in values for m in BY_MEASURES]
+    for d in DISEASES:
+        for dim, values in DIMENSION_VALUES.items():
+            keys += [("bd", d, dim, v, m) for v in values for m in BY_DISEASE_MEASURES]
+    return keys + [("reason", r) for r in REASONS] + [("handed_out", s) for s in SUPPLIES]
 
 
-def from_doc(doc: dict) -> DailyTotals:
-    """The stored summary as a DailyTotals again (what ``exports.csv.unit_tables`` and the sums read)."""
-    d = dict(doc)
-    t = _make(DailyTotals, {k: v for k, v in d.items()
-                            if k not in ("diseases", "devices", "lots", "hours", "quality", "minutes_to_result")})
-    t.day = date.fromisoformat(d["day"]) if isinstance(d.get("day"), str) else d.get("day")
-    t.diseases = [_make(DiseaseTotals, x) for x in d.get("diseases", [])]
-    t.devices = _make(DeviceTotals, d.get("devices", {}))
-    t.lots = [_make(LotTotals, {**x, "expires_on": date.fromisoformat(x["expires_on"])}) for x in d.get("lots", [])]
-    t.hours = [_make(HourTotals, x) for x in d.get("hours", [])]
-    t.quality = _make(DataQuality, d.get("quality", {}))
-    t.minutes_to_result = {int(k): v for k, v in (d.get("minutes_to_result") or {}).items()}
-    return t
+KEYS = _layout()                         # the order of ``totals["v"]`` (SUMMARY_SCHEMA changes with it)
+INDEX = {k: i for i, k in enumerate(KEYS)}
+
+
+def encode(t: DailyTotals) -> dict:
+    """One booth-day's totals, JSON-ready: ``v`` the vector of KEYS, ``x`` open-ended counts (name → number),
+    ``lots`` and ``on_hand`` (kits and supplies on hand as last synced)."""
+    v = [0] * len(KEYS)
+    x: dict = {}
+
+    def put(key, n):
+        if key in INDEX:
+            v[INDEX[key]] += n
+        elif n:
+            x["|".join(map(str, key))] = x.get("|".join(map(str, key)), 0) + n
+
+    for n in INT_FIELDS:
+        put(("t", n), getattr(t, n))
+    for n in DEVICE_INTS:
+        put(("dev", n), getattr(t.devices, n))
+    for n in QUALITY_INTS:
+        put(("q", n), getattr(t.quality, n))
+    for d in t.diseases:
+        put(("d", d.disease, "shown"), 1)
+        put(("d", d.disease, "offered"), int(d.offered))
+        for n in DISEASE_INTS:
+            put(("d", d.disease, n), getattr(d, n))
+    for dim, cells in t.by.items():
+        for value, cell in cells.items():
+            for m in BY_MEASURES:
+                put(("by", dim, value, m), cell[m])
+    for disease, dims in t.by_disease.items():
+        for dim, cells in dims.items():
+            for value, cell in cells.items():
+                for m in BY_DISEASE_MEASURES:
+                    put(("bd", disease, dim, value, m), cell[m])
+    for reason, n in t.referrals_by_reason.items():
+        put(("reason", reason), n)
+    for item, n in t.supplies_handed_out.items():
+        put(("handed_out", item), n)
+    for name, n in t.referrals_by_destination.items():
+        x["dest|" + name] = n
+    for h in t.hours:
+        x[f"hour|{h.hour}|visits"], x[f"hour|{h.hour}|devices"] = h.visits, h.devices
+    for tenths, n in t.minutes_to_result.items():
+        x[f"min|{tenths}"] = n
+    x["tester_hours"] = t.tester_hours
+    lots = [[lot.lot_id, lot.product, lot.lot_number, lot.expires_on.isoformat(), int(lot.quarantined), lot.received,
+             lot.used, lot.wasted, lot.adjusted, lot.on_hand] for lot in t.lots]
+    return {"v": v, "x": x, "lots": lots, "on_hand": dict(t.supplies_on_hand)}
+
+
+def decode(units: Sequence["Unit"], *, now: datetime) -> DailyTotals:
+    """The exact sums of several booth-days as one DailyTotals (``day`` None): the vectors added, the open-ended
+    counts merged, medians from the merged histogram; kits and supplies *on hand* are each booth's as of its
+    last day among ``units``."""
+    s = DailyTotals(booth_id=None, day=None, now=now, timezone="")
+    v = [sum(column) for column in zip(*(u.totals["v"] for u in units))] if units else [0] * len(KEYS)
+    x: dict = {}
+    last: dict = {}
+    lots: dict = {}
+    for u in units:
+        for k, n in u.totals["x"].items():
+            x[k] = x.get(k, 0) + n
+        newest = u.booth_id not in last or u.day >= last[u.booth_id][0]
+        if newest:
+            last[u.booth_id] = (u.day, u.totals["on_hand"])
+        for lot_id, product, number, expires, quarantined, received, used, wasted, adjusted, on_hand in u.totals["lots"]:
+            acc = lots.get(lot_id)
+            if acc is None:
+                acc = lots[lot_id] = LotTotals(lot_id, product, number, date.fromisoformat(expires), 0, bool(quarantined))
+            acc.received += received
+            acc.used += used
+            acc.wasted += wasted
+            acc.adjusted += adjusted
+            if newest:
+                acc.on_hand, acc.quarantined = on_hand, bool(quarantined)
+
+    def get(*key):
+        return v[INDEX[key]]
+
+    for n in INT_FIELDS:
+        setattr(s, n, get("t", n))
+    for n in DEVICE_INTS:
+        setattr(s.devices, n, get("dev", n))
+    for n in QUALITY_INTS:
+        setattr(s.quality, n, get("q", n))
+    for d in DISEASES:
+        if get("d", d, "shown"):
+            dt = DiseaseTotals(d, bool(get("d", d, "offered")))
+            for n in DISEASE_INTS:
+                setattr(dt, n, get("d", d, n))
+            s.diseases.append(dt)
+    s.by = {dim: {} for dim in DIMENSION_VALUES}
+    for dim, values in DIMENSION_VALUES.items():
+        for value in values:
+            cell = {m: get("by", dim, value, m) for m in BY_MEASURES}
+            if cell["visits"]:
+                s.by[dim][value] = cell
+    for dt in s.diseases:
+        per = s.by_disease[dt.disease] = {dim: {} for dim in DIMENSION_VALUES}
+        for dim, values in DIMENSION_VALUES.items():
+            for value in values:
+                cell = {m: get("bd", dt.disease, dim, value, m) for m in BY_DISEASE_MEASURES}
+                if cell["tested"]:
+                    per[dim][value] = cell
+    s.referrals_by_reason = {r: get("reason", r) for r in REASONS if get("reason", r)}
+    s.supplies_handed_out = {i: get("handed_out", i) for i in SUPPLIES}
+    hours: dict = {}
+    minutes: dict = {}
+    for k, n in x.items():
+        parts = k.split("|")
+        if parts[0] == "dest":
+            s.referrals_by_destination[k[5:]] = n
+        elif parts[0] == "hour":
+            hours.setdefault(int(parts[1]), HourTotals(int(parts[1])))
+            setattr(hours[int(parts[1])], parts[2], n)
+        elif parts[0] == "min":
+            minutes[int(parts[1])] = n
+        elif parts[0] == "by":                  # a value outside the known ones (older or newer node)
+            s.by.setdefault(parts[1], {}).setdefault(parts[2], dict.fromkeys(BY_MEASURES, 0))[parts[3]] = n
+        elif parts[0] == "bd":
+            s.by_disease.setdefault(parts[1], {}).setdefault(parts[2], {}).setdefault(
+                parts[3], dict.fromkeys(BY_DISEASE_MEASURES, 0))[parts[4]] = n
+    s.hours = [hours[h] for h in sorted(hours)]
+    s.tester_hours = round(x.get("tester_hours", 0.0), 2)
+    s.minutes_to_result = minutes
+    s.median_minutes_to_result = median_of(minutes, scale=10)
+    for _day, on_hand in last.values():
+        for item, n in on_hand.items():
+            s.supplies_on_hand[item] = s.supplies_on_hand.get(item, 0) + n
+    for item in SUPPLIES:
+        s.supplies_on_hand.setdefault(item, 0)
+    today = now.date()
+    s.lots = sorted(lots.values(), key=lambda lot: (lot.expires_on, lot.product, lot.lot_number))
+    for lot in s.lots:
+        lot.days_to_expiry = (lot.expires_on - today).days
+    return s
+
+
+def unit_tables(t: DailyTotals):
+    from booth.reports.exports.csv import unit_tables as tables_of_unit
+
+    return tables_of_unit(t)
+
+
+def encode_tables(u) -> dict:
+    """``exports.csv.UnitTables`` as JSON (a free count's key (indicator, disaggregation) as "indicator|…")."""
+    return {"linked": u.linked, "diseases": u.diseases, "free": {f"{a}|{b}": n for (a, b), n in u.free.items()}}
+
+
+def decode_tables(doc: dict):
+    from booth.reports.exports.csv import UnitTables
+
+    return UnitTables(doc["linked"], doc["diseases"],
+                      {tuple(k.split("|", 1)): n for k, n in doc["free"].items()})
 
 
 # ================================================================= filters
@@ -322,13 +501,38 @@ class Unit:
     day: date
     event_id: uuid.UUID          # the central event
     refreshed_at: datetime
-    totals: DailyTotals
+    totals: dict                 # ``encode``d (exact view) or None
+    referrals: dict              # disease → ids of referrals for confirmation
+    tables: dict | None = None   # ``encode_tables``d (shareable view) or None
+
+    def count(self, *key) -> int:
+        return self.totals["v"][INDEX[key]]
 
 
-def load_units(session, f: Filters) -> list[Unit]:
+def load_units(session, f: Filters, *, tables: bool = False) -> list[Unit]:
+    """The summaries of the booth-days in the filter: their totals (exact view) or their tables (shareable)."""
     central = func.coalesce(Event.central_event_id, Event.id)
-    q = (select(ReportDay.booth_id, ReportDay.day, central, ReportDay.refreshed_at, ReportDay.totals)
-         .join(Event, Event.id == ReportDay.event_id))
+    q = (select(ReportDay.booth_id, ReportDay.day, central, ReportDay.refreshed_at,
+                ReportDay.tables if tables else ReportDay.totals, ReportDay.referrals)
+         .join(Event, Event.id == ReportDay.event_id).where(ReportDay.schema == SUMMARY_SCHEMA))
+    q = _scoped(q, f)
+    out = []
+    for b, d, e, at, doc, refs in session.connection().execute(q.order_by(ReportDay.day, ReportDay.booth_id)):
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        refs = json.loads(refs) if isinstance(refs, str) else refs
+        out.append(Unit(b, d, e, at, None if tables else doc, refs or {}, doc if tables else None))
+    return out
+
+
+def stale_units(session, f: Filters) -> int:
+    """Booth-days in the filter summarised by an older SUMMARY_SCHEMA (left out until rebuilt)."""
+    q = select(func.count()).select_from(ReportDay).join(Event, Event.id == ReportDay.event_id) \
+        .where(ReportDay.schema != SUMMARY_SCHEMA)
+    return session.connection().execute(_scoped(q, f)).scalar_one()
+
+
+def _scoped(q, f: Filters):
+    central = func.coalesce(Event.central_event_id, Event.id)
     if f.event_id is not None:
         q = q.where(central == f.event_id)
     if f.booth_id is not None:
@@ -337,88 +541,10 @@ def load_units(session, f: Filters) -> list[Unit]:
         q = q.where(ReportDay.day >= f.date_from)
     if f.date_to is not None:
         q = q.where(ReportDay.day <= f.date_to)
-    rows = session.connection().execute(q.order_by(ReportDay.day, ReportDay.booth_id)).all()
-    return [Unit(b, d, e, at, from_doc(doc if isinstance(doc, dict) else json.loads(doc))) for b, d, e, at, doc in rows]
+    return q
 
 
-# ================================================================= exact sums (coordinator view)
-
-def _add_counts(into: dict, more: dict) -> None:
-    """Nested dictionaries of counts: add ``more`` into ``into``."""
-    for k, v in more.items():
-        if isinstance(v, dict):
-            _add_counts(into.setdefault(k, {}), v)
-        else:
-            into[k] = into.get(k, 0) + v
-
-
-INT_FIELDS = ("visits", "open_visits", "done", "left_before_result", "left_before_test", "tested_people",
-              "with_result_people", "first_time", "last_test_over_12m", "known_positive", "exposure_72h",
-              "pre_counseling", "post_counseling", "counseling_minutes", "result_and_post_counseling",
-              "prep_interest", "pep_need", "referrals", "prep_referrals", "pep_fast_tracks")
-DISEASE_INTS = tuple(f.name for f in fields(DiseaseTotals) if f.name not in ("disease", "offered"))
-DEVICE_INTS = tuple(f.name for f in fields(DeviceTotals))
-QUALITY_INTS = ("running_past_window", "results_without_read_time", "visits_tested_without_consent")
-
-
-def add_up(units: Sequence[Unit], *, now: datetime) -> DailyTotals:
-    """The exact sums of several booth-days, as one DailyTotals (``day`` None). Medians come from the merged
-    distributions; kits and supplies *on hand* are each booth's as of its last day in ``units``."""
-    s = DailyTotals(booth_id=None, day=None, now=now, timezone="")
-    diseases: dict[str, DiseaseTotals] = {}
-    hours: dict[int, HourTotals] = {}
-    lots: dict[str, LotTotals] = {}
-    last_day: dict = {}
-    minutes: Counter = Counter()
-    for u in units:
-        t = u.totals
-        for name in INT_FIELDS:
-            setattr(s, name, getattr(s, name) + getattr(t, name))
-        for d in t.diseases:
-            acc = diseases.setdefault(d.disease, DiseaseTotals(d.disease, d.offered))
-            acc.offered = acc.offered or d.offered
-            for name in DISEASE_INTS:
-                setattr(acc, name, getattr(acc, name) + getattr(d, name))
-        for name in DEVICE_INTS:
-            setattr(s.devices, name, getattr(s.devices, name) + getattr(t.devices, name))
-        for name in QUALITY_INTS:
-            setattr(s.quality, name, getattr(s.quality, name) + getattr(t.quality, name))
-        _add_counts(s.referrals_by_reason, t.referrals_by_reason)
-        _add_counts(s.referrals_by_destination, t.referrals_by_destination)
-        _add_counts(s.supplies_handed_out, t.supplies_handed_out)
-        _add_counts(s.by, t.by)
-        _add_counts(s.by_disease, t.by_disease)
-        minutes.update(t.minutes_to_result)
-        s.tester_hours += t.tester_hours
-        for h in t.hours:
-            acc = hours.setdefault(h.hour, HourTotals(h.hour))
-            acc.visits += h.visits
-            acc.devices += h.devices
-        newest = last_day.get(u.booth_id) is None or u.day >= last_day[u.booth_id][0]
-        if newest:
-            last_day[u.booth_id] = (u.day, t)
-        for lot in t.lots:
-            acc = lots.get(lot.lot_id)
-            if acc is None:
-                acc = lots[lot.lot_id] = LotTotals(lot.lot_id, lot.product, lot.lot_number, lot.expires_on, 0,
-                                                   lot.quarantined)
-            for name in ("received", "used", "wasted", "adjusted"):
-                setattr(acc, name, getattr(acc, name) + getattr(lot, name))
-            if newest:
-                acc.on_hand, acc.quarantined = lot.on_hand, lot.quarantined
-    s.diseases = [diseases[d] for d in DISEASES if d in diseases]
-    s.hours = [hours[h] for h in sorted(hours)]
-    today = now.date()
-    s.lots = sorted(lots.values(), key=lambda x: (x.expires_on, x.product, x.lot_number))
-    for lot in s.lots:
-        lot.days_to_expiry = (lot.expires_on - today).days
-    for _day, t in last_day.values():
-        _add_counts(s.supplies_on_hand, t.supplies_on_hand)
-    s.tester_hours = round(s.tester_hours, 2)
-    s.minutes_to_result = dict(minutes)
-    s.median_minutes_to_result = median_of(minutes, scale=10)
-    return s
-
+# ================================================================= medians
 
 def median_of(histogram: Mapping[int, int], *, scale: int = 1) -> float | None:
     """The median of a histogram {value: how many} (the mean of the two middle values for an even count)."""
@@ -480,27 +606,30 @@ def _bins(days: Counter) -> dict[str, int]:
     return out
 
 
+def linkage_map(session) -> dict[str, tuple]:
+    """referral id (text) → (arrived_on, confirm_result, treatment_started_on) of every referral a clinic has
+    recorded something on: one small table, read whole (a few rows per hundred visits)."""
+    return {rid: (a, c, t) for rid, a, c, t in session.connection().execute(
+        select(sa.cast(Linkage.referral_id, sa.String), Linkage.arrived_on, Linkage.confirm_result,
+               Linkage.treatment_started_on)
+        .where(or_(Linkage.arrived_on.is_not(None), Linkage.confirm_result.is_not(None),
+                   Linkage.treatment_started_on.is_not(None))))}
+
+
 def linkage_rows(session, units: Sequence[Unit]) -> list[tuple]:
-    """(booth id, day, disease, arrived_on days, confirmed, treatment days) of every referral for confirmation of
-    the visits of ``units`` (cancelled ones left out); days are None when not recorded."""
+    """(booth id, day, disease, days test → arrival, confirmed, days test → treatment) of every referral for
+    confirmation of the visits of ``units`` (cancelled ones left out); days are None when not recorded."""
     if not units:
         return []
-    keys = {(u.booth_id, u.day) for u in units}
-    reason_of = {r: d for d, reasons in CONFIRMATION.items() for r in reasons}
-    q = (select(Visit.booth_id, Visit.day, Referral.reason, Linkage.arrived_on, Linkage.confirm_result,
-                Linkage.treatment_started_on)
-         .join(Visit, Visit.id == Referral.visit_id)
-         .outerjoin(Linkage, Linkage.referral_id == Referral.id)
-         .where(Referral.status != "cancelled", Referral.reason.in_(reason_of),
-                Visit.booth_id.in_({b for b, _d in keys}), Visit.day >= min(d for _b, d in keys),
-                Visit.day <= max(d for _b, d in keys)))
+    links = linkage_map(session)
+    none = (None, None, None)
     out = []
-    for booth_id, day, reason, arrived_on, result, treated_on in session.connection().execute(q):
-        if (booth_id, day) not in keys:
-            continue
-        out.append((booth_id, day, reason_of[reason],
-                    (arrived_on - day).days if arrived_on else None, result in CONFIRMED,
-                    (treated_on - day).days if treated_on else None))
+    for u in units:
+        for disease, ids in u.referrals.items():
+            for rid in ids:
+                arrived_on, result, treated_on = links.get(rid, none)
+                out.append((u.booth_id, u.day, disease, (arrived_on - u.day).days if arrived_on else None,
+                            result in CONFIRMED, (treated_on - u.day).days if treated_on else None))
     return out
 
 
@@ -554,6 +683,7 @@ class Report:
     first_day: date | None
     last_day: date | None
     oldest_refresh: datetime | None
+    stale: int = 0                      # booth-days summarised by an older version (left out)
 
     def bins(self, which: str) -> dict[str, int]:
         """Referrals for confirmation per day bin, every test shown together (``which``: arrival, treatment)."""
@@ -570,25 +700,26 @@ class Report:
 
 def exact(session, f: Filters, *, now: datetime) -> Report:
     units = load_units(session, f)
-    totals = add_up(units, now=now)
+    totals = decode(units, now=now)
     diseases = f.diseases([d.disease for d in totals.diseases])
     rows = linkage_rows(session, units)
     per_day: dict[date, DayRow] = {}
     per_booth: dict = {}
     for u in units:
+        visits, tested = u.count("t", "visits"), u.count("t", "tested_people")
         row = per_day.setdefault(u.day, DayRow(u.day, 0, 0))
-        row.visits += u.totals.visits
-        row.tested += u.totals.tested_people
+        row.visits += visits
+        row.tested += tested
         b = per_booth.setdefault(u.booth_id, BoothRow(u.booth_id, 0, 0, 0, Counter()))
         b.days += 1
-        b.visits += u.totals.visits
-        b.tested += u.totals.tested_people
-        for d in u.totals.diseases:
-            b.reactive[d.disease] += d.reactive
+        b.visits += visits
+        b.tested += tested
+        for d in DISEASES:
+            b.reactive[d] += u.count("d", d, "reactive")
     return Report(f, len(units), totals, diseases, cascades(totals, rows, diseases),
                   [per_day[d] for d in sorted(per_day)], list(per_booth.values()),
                   min((u.day for u in units), default=None), max((u.day for u in units), default=None),
-                  min((u.refreshed_at for u in units), default=None))
+                  min((u.refreshed_at for u in units), default=None), stale_units(session, f))
 
 
 def names(session, booth_ids) -> dict:
@@ -622,6 +753,7 @@ class SharedReport:
     per_booth: list[tuple]              # (booth id, published visits, published people tested)
     first_day: date | None
     last_day: date | None
+    stale: int = 0
 
 
 def _unit_cascade(rows, disease: str) -> tuple[int, list[int], list[int]]:
@@ -640,10 +772,10 @@ def _unit_cascade(rows, disease: str) -> tuple[int, list[int], list[int]]:
 def shared(session, f: Filters, *, threshold: int) -> SharedReport:
     """What may leave the coordinator view: every value is the union of whole suppressed booth-days."""
     from booth.reports.exports import common
-    from booth.reports.exports.csv import unit_tables
+    from booth.reports.exports.csv import UnitTables
 
-    units = load_units(session, f)
-    tables = [unit_tables(u.totals) for u in units]
+    units = load_units(session, f, tables=True)
+    tables = [decode_tables(u.tables) for u in units]
     published = common.publish(tables, threshold=threshold)
     shown = [d for d in DISEASES if (f"{d}.tested", "total") in published]
     diseases = f.diseases(shown)
@@ -686,11 +818,14 @@ def shared(session, f: Filters, *, threshold: int) -> SharedReport:
         by_booth[u.booth_id].append(i)
 
     def visits_and_tested(indices):
-        p = common.publish([tables[i] for i in indices], threshold=threshold)
+        # only the two linked tables these columns come from (each is published from its own splits)
+        p = common.publish([UnitTables({k: tables[i].linked[k] for k in ("visits", "people_tested")
+                                        if k in tables[i].linked}, {}, {}) for i in indices], threshold=threshold)
         return p.get(("visits", "total"), 0), p.get(("people_tested", "total"), 0)
 
     return SharedReport(f, len(units), threshold, published, diseases, out,
                         [(d, *visits_and_tested(ix)) for d, ix in sorted(by_day.items())],
                         [(b, *visits_and_tested(ix)) for b, ix in by_booth.items()],
-                        min((u.day for u in units), default=None), max((u.day for u in units), default=None))
+                        min((u.day for u in units), default=None), max((u.day for u in units), default=None),
+                        stale_units(session, f))
 

@@ -22,7 +22,9 @@ class ReportDay(db.Model):
     day: Mapped[date] = mapped_column(primary_key=True)      # the event's local date
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))   # the booth's own event row
     visits: Mapped[int]
-    totals: Mapped[dict] = mapped_column(JSON)               # DailyTotals.as_dict(), JSON-ready
+    totals: Mapped[dict] = mapped_column(JSON)               # central.encode: the day's counts (exact view)
+    tables: Mapped[dict | None] = mapped_column(JSON)        # central.encode_tables: as exports suppress them
+    referrals: Mapped[dict | None] = mapped_column(JSON)     # disease → ids of referrals for confirmation
     schema: Mapped[int]                                      # central.SUMMARY_SCHEMA when computed
     refreshed_at: Mapped[datetime]
 

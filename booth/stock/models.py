@@ -45,7 +45,8 @@ class StockMovement(db.Model):
 
     __tablename__ = "stock_movements"
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"))
+    # indexed: central holds every booth's movements and sums one booth's (its summary per booth-day)
+    booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"), index=True)
     item: Mapped[str] = mapped_column(String(20))        # "kit" or one of SUPPLIES
     lot_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("kit_lots.id"), index=True)
     quantity: Mapped[int]
