@@ -98,6 +98,7 @@ def register_blueprints(app: Flask) -> None:
                    sync_bp):
             app.register_blueprint(bp)
     else:
+        from booth.reports.central_exports import bp as central_exports_bp
         from booth.reports.central_views import bp as central_reports_bp
         from booth.sync.screens import central_bp as sync_admin_bp
         from booth.sync.views import bp as sync_api_bp
@@ -106,6 +107,7 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(sync_api_bp)
         app.register_blueprint(sync_admin_bp)
         app.register_blueprint(central_reports_bp)
+        app.register_blueprint(central_exports_bp)
 
 
 def register_cli(app: Flask) -> None:

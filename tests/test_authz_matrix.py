@@ -273,6 +273,8 @@ CENTRAL: dict[str, Route] = {
                                 post=(TO_SIGNIN, 403, 403, 404, 403)),
     "central_reports.dashboard": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
     "central_reports.shareable": Route("roles", roles=("coordinator",), get=(TO_SIGNIN, 403, 403, 200, 403)),
+    "central_exports.export": Route("roles", roles=("coordinator",), args={"fmt": "csv"},
+                                    get=(TO_SIGNIN, 403, 403, 200, 403)),
     # the clinic side; central holds no referral yet in this world (they arrive with sync)
     "clinic.neutral": Route(
         "public", "the neutral page a scanned QR opens for the person holding the slip: destination only",

@@ -62,9 +62,24 @@ def load(session, units: Sequence[Unit], *, now: datetime, threshold: int) -> Sc
     booth_ids = {u.booth_id for u in units}
     booths = {}
     if booth_ids:
-        for booth_id, name, event_id, event_name in session.execute(
-                select(Booth.id, Booth.name, Event.id, Event.name).join(Event, Event.id == Booth.event_id)
-                .where(Booth.id.in_(booth_ids))):
+        # at central: a booth's event counts under the central event its node is linked to, and the booth is
+        # named with its node (two demo booths may both be "Módulo 1"); on a booth both joins find nothing
+        from sqlalchemy import func
+        from sqlalchemy.orm import aliased
+
+        from booth.sync.models import SyncNode, SyncRecord
+
+        linked = aliased(Event)
+        rows = session.execute(
+            select(Booth.id, Booth.name, Event.id, func.coalesce(linked.name, Event.name), SyncNode.name)
+            .join(Event, Event.id == Booth.event_id)
+            .outerjoin(linked, linked.id == Event.central_event_id)
+            .outerjoin(SyncRecord, (SyncRecord.kind == "booth") & (SyncRecord.record_id == Booth.id))
+            .outerjoin(SyncNode, SyncNode.id == SyncRecord.node_id)
+            .where(Booth.id.in_(booth_ids)))
+        for booth_id, name, event_id, event_name, node_name in rows:
+            if node_name and node_name != name:
+                name = f"{name} · {node_name}"
             booths[booth_id] = BoothInfo(booth_id, name, event_id, event_name)
     wanted = {(u.booth_id, u.day) for u in units}
     closed = set()

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from booth.events.models import Booth, Event
 from booth.reports import indicators
@@ -159,8 +159,8 @@ def units_in_range(session, *, event_id=None, day: date | None = None, date_from
     """Every (booth, day) with visits, filtered by event, booth and day or date range."""
     q = (select(Booth.event_id, Visit.booth_id, Visit.day, Event.timezone).join(Booth, Booth.id == Visit.booth_id)
          .join(Event, Event.id == Booth.event_id).distinct())
-    if event_id is not None:
-        q = q.where(Booth.event_id == event_id)
+    if event_id is not None:   # at central, booths set up offline count under the event their node is linked to
+        q = q.where(or_(Booth.event_id == event_id, Event.central_event_id == event_id))
     if booth_id is not None:
         q = q.where(Visit.booth_id == booth_id)
     if day is not None:
