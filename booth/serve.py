@@ -9,6 +9,7 @@ import ctypes
 import sys
 
 M_MMAP_THRESHOLD = -3
+KEEP_ALIVE_CONNECTIONS = 200  # idle keep-alive connections kept open (tablets and displays of one booth)
 
 
 def return_large_blocks() -> None:
@@ -50,6 +51,10 @@ def main() -> int:
         app.config["SESSION_COOKIE_SECURE"] = True
         server = wsgi.Server((host, port), app, numthreads=int(app.config.get("THREADS", 8)),
                              server_name="vinculo")
+        # Every tablet and tray display keeps its connection open between taps. Past cheroot's default of 10
+        # waiting keep-alive connections, each answer said "Connection: close" and the next tap paid a new TCP
+        # connection and TLS handshake (bench/load.py, 20 tablets). Waiting connections hold no thread.
+        server.keep_alive_conn_limit = KEEP_ALIVE_CONNECTIONS
         server.ssl_adapter = BuiltinSSLAdapter(str(cert), str(key))
         print(f"Vínculo {app.config['ROLE']} node on https://{host}:{port}/ (TLS, local CA in {app.instance_path})",
               flush=True)

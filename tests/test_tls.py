@@ -130,6 +130,30 @@ def test_https_without_the_node_ca_is_refused(tls_node):
     assert isinstance(e.value.reason, ssl.SSLCertVerificationError)
 
 
+def test_every_tablet_keeps_its_connection_between_taps(tls_node):
+    """25 tablets (more than cheroot's default of 10 waiting keep-alive connections): no answer closes the
+    connection, so no tap pays a new TLS handshake."""
+    import http.client
+
+    context = trusting(tls_node["instance"])
+    tablets = [http.client.HTTPSConnection("127.0.0.1", tls_node["port"], context=context, timeout=10)
+               for _ in range(25)]
+    try:
+        sockets = []
+        for tap in range(2):
+            for conn in tablets:
+                conn.request("GET", "/healthz")
+                r = conn.getresponse()
+                r.read()
+                assert r.status == 200 and (r.getheader("Connection") or "").lower() != "close"
+                if tap == 0:
+                    sockets.append(conn.sock)
+        assert [conn.sock for conn in tablets] == sockets  # the second tap went over the first tap's connection
+    finally:
+        for conn in tablets:
+            conn.close()
+
+
 def test_enrollment_offers_the_ca_and_its_fingerprint(tls_node):
     ca_pem = (tls_node["instance"] / "ca.pem").read_bytes()
     ctx = trusting(tls_node["instance"])
