@@ -4,10 +4,14 @@ the retry loop; the reconciliation receipt (plain module: the CLI and the sync s
 A record is *pending* while ``sync_acks`` has no row for it or its version grew after the acknowledged
 one. The booth writes an acknowledgement only when central's answer arrives, in the same transaction
 for the whole batch: a push killed at any moment leaves every record either acknowledged or pending.
+While central works on one batch the booth writes the acknowledgements of the previous one and reads the
+next (the request waits in a thread of its own), so the two sides work at the same time.
 """
 from __future__ import annotations
 
+import contextvars
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -42,6 +46,22 @@ def pending_counts(session, metadata) -> dict[str, int]:
     return out
 
 
+_PLAIN = (sa.String, sa.Integer, sa.Boolean, sa.Float, sa.JSON)   # their values are already JSON
+
+
+def _encoder(metadata, kind: R.Kind):
+    """``R.encode`` for one kind's row tuples: ``encode_value`` only where a column holds ids, times or days."""
+    cols = R.columns(metadata, kind)
+    names = [c.name for c in cols]
+    plain = [isinstance(c.type, _PLAIN) for c in cols]
+    encode_value = R.encode_value
+
+    def encode(row) -> dict:
+        return {n: v if p else encode_value(v) for n, p, v in zip(names, plain, row)}
+
+    return cols, names.index("id"), encode
+
+
 def next_batch(session, metadata, cursors: dict, size: int = BATCH) -> list[dict]:
     """Up to ``size`` pending records, kinds in push order, ids in order within a kind. ``cursors`` (kind →
     last id sent in this push) makes one pass: a deferred record waits for the next push."""
@@ -52,15 +72,15 @@ def next_batch(session, metadata, cursors: dict, size: int = BATCH) -> list[dict
         if cursors.get(kind.name) == "done":
             continue
         table, join, cond = _pending_filter(metadata, kind)
-        cols = R.columns(metadata, kind)
+        cols, id_at, encode = _encoder(metadata, kind)
         q = sa.select(*cols).select_from(join).where(cond)
         if cursors.get(kind.name) is not None:
             q = q.where(table.c.id > cursors[kind.name])
         want = size - len(batch)
-        rows = session.execute(q.order_by(table.c.id).limit(want)).mappings().all()
-        batch.extend({"kind": kind.name, "row": R.encode(r)} for r in rows)
+        rows = session.execute(q.order_by(table.c.id).limit(want)).all()
+        batch.extend({"kind": kind.name, "row": encode(r)} for r in rows)
         if rows:
-            cursors[kind.name] = rows[-1]["id"]
+            cursors[kind.name] = rows[-1][id_at]
         if len(rows) < want:
             cursors[kind.name] = "done"
     return batch
@@ -77,8 +97,11 @@ def record_reply(session, metadata, reply: dict, *, now: datetime) -> dict:
         rows.append({"kind": kind, "record_id": uuid.UUID(rid), "version": int(version),
                      "status": "conflict" if reason == "conflict" else "refused", "at": now})
     if rows:
-        keys = [(r["kind"], r["record_id"]) for r in rows]
-        session.execute(acks.delete().where(sa.tuple_(acks.c.kind, acks.c.record_id).in_(keys)))
+        by_kind: dict[str, list] = {}
+        for r in rows:
+            by_kind.setdefault(r["kind"], []).append(r["record_id"])
+        for kind, ids in by_kind.items():
+            session.execute(acks.delete().where(acks.c.kind == kind, acks.c.record_id.in_(ids)))
         session.execute(acks.insert(), rows)
     return {"acked": len(reply.get("acked", [])), "quarantined": len(reply.get("quarantined", [])),
             "deferred": len(reply.get("deferred", []))}
@@ -135,8 +158,10 @@ def send(transport, endpoint: str, payload: dict, *, sleep: Callable[[float], No
 def push(session, metadata, transport, *, now: Callable[[], datetime], batch_size: int = BATCH,
          sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None, attempts: int = 8,
          progress: Callable[[PushReport], None] | None = None) -> PushReport:
-    """Send every pending record, batch after batch; each batch's acknowledgements are committed before
-    the next is read, so an interrupted push resumes where it stopped."""
+    """Send every pending record, batch after batch; each batch's acknowledgements are committed in one
+    transaction, so an interrupted push resumes where it stopped. One request at a time: while it is
+    out (in a thread, so the wait costs the booth nothing), the acknowledgements of the previous batch
+    are written and the next batch is read."""
     from booth.sync.client import SyncFailed
 
     rng = rng or random.Random()
@@ -145,30 +170,68 @@ def push(session, metadata, transport, *, now: Callable[[], datetime], batch_siz
     cursors: dict = {}
     if progress:
         progress(report)
-    while True:
-        batch = next_batch(session, metadata, cursors, batch_size)
-        session.rollback()   # no read transaction held while waiting for the network
-        if not batch:
+    batch = next_batch(session, metadata, cursors, batch_size)
+    session.rollback()   # no read transaction held while waiting for the network
+    answered = None      # (the previous batch, central's reply): its acknowledgements are not written yet
+    while batch or answered:
+        reply = None
+        if batch:
+            reply = _in_background(send, transport, "push", {"records": batch}, sleep=sleep, rng=rng,
+                                   attempts=attempts, report=report)
+        if answered:
+            _acknowledge(session, metadata, *answered, now=now(), report=report, progress=progress)
+            answered = None
+        if reply is None:
             break
+        following = next_batch(session, metadata, cursors, batch_size)
+        session.rollback()
         try:
-            reply = send(transport, "push", {"records": batch}, sleep=sleep, rng=rng, attempts=attempts,
-                         report=report)
+            answered = (batch, reply())
         except SyncFailed as e:
             raise PushFailed(str(e), report) from e
-        counts = record_reply(session, metadata, reply.body, now=now())
-        session.commit()
-        report.batches += 1
-        report.sent += len(batch)
-        report.acked += counts["acked"]
-        report.quarantined += counts["quarantined"]
-        report.deferred += counts["deferred"]
-        report.clock_offset_s, report.resigned = reply.clock_offset_s, report.resigned or reply.resigned
-        for group in ("acked", "quarantined", "deferred"):
-            for item in reply.body.get(group, []):
-                report.by_status[item[3]] = report.by_status.get(item[3], 0) + 1
-        if progress:
-            progress(report)
+        batch = following
     return report
+
+
+def _in_background(fn, *args, **kwargs) -> Callable[[], object]:
+    """Start ``fn`` in a daemon thread, in the caller's context (the transport may read the app's clock);
+    returns a function that waits for its result or raises its exception. A daemon, so an interrupted
+    push does not wait for the request in flight."""
+    context = contextvars.copy_context()
+    outcome: dict = {}
+
+    def run():
+        try:
+            outcome["value"] = context.run(fn, *args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting caller
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="sync-push", daemon=True)
+    thread.start()
+
+    def result():
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["value"]
+
+    return result
+
+
+def _acknowledge(session, metadata, batch, reply, *, now, report: PushReport, progress) -> None:
+    counts = record_reply(session, metadata, reply.body, now=now)
+    session.commit()
+    report.batches += 1
+    report.sent += len(batch)
+    report.acked += counts["acked"]
+    report.quarantined += counts["quarantined"]
+    report.deferred += counts["deferred"]
+    report.clock_offset_s, report.resigned = reply.clock_offset_s, report.resigned or reply.resigned
+    for group in ("acked", "quarantined", "deferred"):
+        for item in reply.body.get(group, []):
+            report.by_status[item[3]] = report.by_status.get(item[3], 0) + 1
+    if progress:
+        progress(report)
 
 
 # ---------------------------------------------------------------- reconciliation receipt
