@@ -1,0 +1,542 @@
+"""Issue 7 figures: push 5 booths × 2,000 visits (10,000 visits with their related records) into an empty
+central database over loopback, against a plain psycopg ``executemany`` of the same rows; central's memory
+during the push; then the same 10,000 visits through the fault-injecting proxy.
+
+Run from the repository root with the project's virtualenv (PostgreSQL needed)::
+
+    TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
+        .venv/bin/python bench/sync.py [--nodes 5] [--visits 2000] [--batch 500] [--cache DIR] [--no-faulty]
+
+Nothing in ``instance/`` is touched. PostgreSQL is reached through ``TEST_DATABASE_URL`` (its database is
+not used: the script drops and creates scratch databases of its own, ``vinculo_bench_sync``,
+``vinculo_bench_sync_plain`` and ``vinculo_bench_sync_faulty``, and drops them at the end unless ``--keep``).
+
+1. **Booth nodes**: ``--nodes`` folders, each with its ``instance/`` and SQLite file, migrated and filled by
+   ``flask --app wsgi demo --visits N --seed S`` (seeds 1…nodes; a closed demo day). ``demo`` takes about a
+   minute per 2,000 visits: with ``--cache DIR`` the filled nodes are kept there (never enrolled) and copied
+   on later runs. Each phase below works on fresh copies.
+2. **Central**: a scratch database migrated with ``flask --app wsgi db upgrade`` (``VINCULO_ROLE=central``), and
+   ``python -m booth.serve`` (waitress, plain HTTP on loopback) as a real process. Each node is registered
+   (``flask --app wsgi sync register-node NAME --json`` at central) and enrolled (``flask --app wsgi sync enroll
+   URL CODE`` on the booth) — not timed.
+3. **Sync** (``sync_s``): the nodes push one after the other, in this process, with ``booth.sync.node.push``
+   (what ``flask sync push`` runs: read the outbox, encode, sign, POST, write the acknowledgements in the
+   booth's SQLite), batch size ``--batch`` (the CLI default is 500). ``sync_s`` is the wall time from the first
+   node's first read to the last node's last acknowledgement. Afterwards it checks, per kind, central's ledger
+   count against the rows the nodes hold, central's visits, that every node's receipt matches and that no
+   record is pending, quarantined or deferred.
+   **Memory** (``central_rss_mb``): ``VmRSS`` of the central process sampled every 20 ms during the push; the
+   figure is the peak, ``max(samples, VmHWM)`` (``VmHWM`` covers the whole life of the process).
+4. **Yardstick** (``executemany_s``): the same rows, read from the nodes' SQLite files with the same columns
+   (per kind, kinds in push order: parents first; ids in order within a kind), inserted with psycopg
+   ``executemany`` into a second empty database migrated the same way, one transaction. Only the inserts and
+   the commit are timed (the rows are read and converted first); the kit catalogue the kit lots point to is
+   inserted before the clock starts. ``ratio`` = ``sync_s / executemany_s`` (goal ≤ 4). For scale it also
+   times the same plain insert of the ledger rows the sync writes beside them (``executemany_ledger_s``).
+5. **Bad network** (unless ``--no-faulty``): fresh copies of the nodes, a third empty database and central
+   process, and ``tests/sync/faulty_proxy.py`` between them (drops 20 % of requests, drops 20 % of responses,
+   duplicates 10 %); the nodes push at the same time, one thread each, with the real back-off (jitter,
+   real sleeps) and up to ``--attempts`` tries per batch. Checked as in 3: exactly ``nodes × visits`` visits,
+   every record once, every receipt matching.
+
+It ends with one JSON line:
+``{"sync_s": …, "executemany_s": …, "ratio": …, "central_rss_mb": …, …}`` (the issue's keys first).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+from psycopg.types.json import Json  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+SCRATCH = "vinculo_bench_sync"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("VINCULO_") and k not in ("DATABASE_URL", "HOST", "PORT")}
+    env.update(extra)
+    return env
+
+
+def run(args: list[str], env: dict) -> str:
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+    return out.stdout
+
+
+# ---------------------------------------------------------------- PostgreSQL scratch databases
+
+class Scratch:
+    """A scratch database next to ``TEST_DATABASE_URL``'s: dropped and created empty."""
+
+    def __init__(self, base_url: str, name: str):
+        base = make_url(base_url)
+        self.name = name
+        self.admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.url = base.set(database=name).render_as_string(hide_password=False)             # SQLAlchemy
+        self.dsn = base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+    def migrate(self, folder: Path) -> None:
+        instance = folder / "instance"
+        env = clean_env(VINCULO_ROLE="central", VINCULO_INSTANCE_DIR=str(instance), DATABASE_URL=self.url)
+        run(["-m", "booth.instance", str(instance)], env)
+        run(["-m", "flask", "--app", "wsgi", "db", "upgrade"], env)
+
+    def drop(self) -> None:
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+# ---------------------------------------------------------------- central as a real process
+
+def status_kb(pid: int, key: str) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+# --no-dashboard-refresh (a diagnosis, not the product): central without the dashboard's per-batch summary refresh
+WITHOUT_REFRESH = ("import sys, booth.reports.central as c; c.refresh_after = lambda *a, **k: 0; "
+                   "from booth.serve import main; sys.exit(main())")
+
+
+class Central:
+    """``python -m booth.serve`` with ``VINCULO_ROLE=central`` on a scratch database; samples its RSS."""
+
+    def __init__(self, folder: Path, db_url: str, refresh: bool = True):
+        self.folder, self.port, self.refresh = folder, free_port(), refresh
+        self.instance = folder / "instance"
+        self.env = clean_env(VINCULO_ROLE="central", VINCULO_INSTANCE_DIR=str(self.instance), DATABASE_URL=db_url,
+                             HOST="127.0.0.1", PORT=str(self.port), VINCULO_TLS="off")
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.samples: list[int] = []
+        self._sampling = threading.Event()
+
+    def start(self) -> None:
+        self.log = open(self.folder / "central.log", "ab")
+        args = ["-m", "booth.serve"] if self.refresh else ["-c", WITHOUT_REFRESH]
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("central did not start: " + (self.folder / "central.log").read_text()[-2000:])
+
+    def rss_mb(self) -> float:
+        return status_kb(self.proc.pid, "VmRSS") / 1024
+
+    def sample(self):
+        """Context manager: sample VmRSS every 20 ms while the block runs."""
+        central = self
+
+        class Sampler:
+            def __enter__(self):
+                central.samples = []
+                central._sampling.set()
+                self.thread = threading.Thread(target=self.loop, daemon=True)
+                self.thread.start()
+                return self
+
+            def loop(self):
+                while central._sampling.is_set():
+                    central.samples.append(status_kb(central.proc.pid, "VmRSS"))
+                    time.sleep(0.02)
+
+            def __exit__(self, *exc):
+                central._sampling.clear()
+                self.thread.join()
+
+        return Sampler()
+
+    def peak_mb(self) -> float:
+        return max(max(self.samples or [0]), status_kb(self.proc.pid, "VmHWM")) / 1024
+
+    def register(self, name: str) -> dict:
+        return json.loads(run(["-m", "flask", "--app", "wsgi", "sync", "register-node", name, "--json"], self.env))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+# ---------------------------------------------------------------- booth nodes
+
+def node_env(folder: Path) -> dict:
+    return clean_env(VINCULO_INSTANCE_DIR=str(folder / "instance"), DATABASE_URL=f"sqlite:///{folder / 'node.sqlite3'}")
+
+
+def filled_node(folder: Path, visits: int, seed: int) -> None:
+    env = node_env(folder)
+    run(["-m", "booth.instance", str(folder / "instance")], env)
+    run(["-m", "flask", "--app", "wsgi", "db", "upgrade"], env)
+    run(["-m", "flask", "--app", "wsgi", "demo", "--visits", str(visits), "--seed", str(seed)], env)
+
+
+def pristine_nodes(work: Path, n: int, visits: int, cache: Path | None) -> list[Path]:
+    """Filled, never-enrolled nodes: from ``cache`` when it has them, else made with ``demo`` (and kept there)."""
+    out = []
+    for seed in range(1, n + 1):
+        name = f"v{visits}-seed{seed}"
+        if cache is not None and (cache / name / "done").exists():
+            out.append(cache / name)
+            continue
+        folder = (cache or work / "pristine") / name
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        t0 = time.perf_counter()
+        filled_node(folder, visits, seed)
+        (folder / "done").write_text("")
+        print(f"  node seed {seed}: demo --visits {visits} in {time.perf_counter() - t0:.0f} s", flush=True)
+        out.append(folder)
+    return out
+
+
+def copies(pristine: list[Path], into: Path) -> list[Path]:
+    out = []
+    for src in pristine:
+        dst = into / src.name
+        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("done", "*-wal", "*-shm", "sync*.json"))
+        out.append(dst)
+    return out
+
+
+def booth_app(folder: Path):
+    from booth import create_app
+
+    return create_app({"ROLE": "booth", "INSTANCE_DIR": str(folder / "instance"),
+                       "SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder / 'node.sqlite3'}"})
+
+
+def enroll_all(central: Central, nodes: list[Path]) -> list:
+    apps = []
+    for i, folder in enumerate(nodes):
+        reg = central.register(f"Módulo {i + 1}")
+        run(["-m", "flask", "--app", "wsgi", "sync", "enroll", central.url, reg["code"]], node_env(folder))
+        apps.append(booth_app(folder))
+    return apps
+
+
+def held_counts(app) -> dict:
+    from booth.extensions import db
+    from booth.sync import records as R
+
+    with app.app_context():
+        return {k.name: db.session.scalar(sa.select(sa.func.count()).select_from(db.metadata.tables[k.table]))
+                for k in R.KINDS}
+
+
+def transport(app, url: str | None = None):
+    from booth import clock
+    from booth.sync import client
+
+    state = client.load_state(app.instance_path)
+    if url:
+        state.central_url = url
+    return client.Transport(state, lambda: clock.now().timestamp(), timeout=300)
+
+
+def push_one(app, url=None, **kw):
+    from booth.extensions import db
+    from booth.sync import node
+
+    with app.app_context():
+        report = node.push(db.session, transport(app, url), **kw)
+        db.session.remove()
+    return report
+
+
+def verify(central: Central, apps: list, held: list[dict], reports: list, visits: int) -> dict:
+    """Central holds every record once (ledger per kind = rows held by the nodes), the visits, and every
+    receipt matches; nothing pending, quarantined or deferred."""
+    from booth.extensions import db
+    from booth.sync import node, records as R
+
+    engine = sa.create_engine(central.env["DATABASE_URL"])
+    with engine.connect() as conn:
+        ledger = dict(conn.execute(sa.text("SELECT kind, count(*) FROM sync_records GROUP BY kind")).all())
+        central_visits = conn.execute(sa.text("SELECT count(*) FROM visits")).scalar_one()
+        quarantine = conn.execute(sa.text("SELECT count(*) FROM sync_quarantine")).scalar_one()
+    engine.dispose()
+    wrong = {k.name: (ledger.get(k.name, 0), sum(h[k.name] for h in held)) for k in R.KINDS
+             if ledger.get(k.name, 0) != sum(h[k.name] for h in held)}
+    receipts, pending = [], 0
+    for app in apps:
+        with app.app_context():
+            receipts.append(node.receipt(db.session, transport(app))["match"])
+            pending += sum(node.outbox.pending_counts(db.session, db.metadata).values())
+            db.session.remove()
+    out = {"central_visits": central_visits, "expected_visits": visits * len(apps),
+           "records": sum(ledger.values()), "ledger_mismatch": wrong, "receipts_match": all(receipts),
+           "pending": pending, "quarantine_rows": quarantine,
+           "quarantined": sum(r.quarantined for r in reports), "deferred": sum(r.deferred for r in reports)}
+    out["ok"] = (central_visits == visits * len(apps) and not wrong and all(receipts) and pending == 0
+                 and quarantine == 0 and out["quarantined"] == 0 and out["deferred"] == 0)
+    return out
+
+
+# ---------------------------------------------------------------- the plain executemany yardstick
+
+def plain_rows(nodes: list[Path]) -> tuple[list, list]:
+    """[(target table, columns, rows)] per kind in push order (all nodes), and the kit catalogue."""
+    from booth.extensions import db
+    from booth.sync import records as R
+
+    def convert(value):
+        return Json(value) if isinstance(value, (dict, list)) else value
+
+    per_kind: dict[str, list] = {k.name: [] for k in R.KINDS}
+    catalogue = []
+    kit = R.PULL_BY_NAME["kit_product"]
+    for i, folder in enumerate(nodes):
+        app = booth_app(folder)
+        with app.app_context():
+            for kind in R.KINDS + ((kit,) if i == 0 else ()):
+                cols = R.columns(db.metadata, kind)
+                table = db.metadata.tables[kind.table]
+                rows = db.session.execute(sa.select(*cols).order_by(table.c.id)).all()
+                rows = [tuple(convert(v) for v in r) for r in rows]
+                if kind is kit:
+                    catalogue = [(kind.target, [c.name for c in cols], rows)]
+                else:
+                    per_kind[kind.name].extend(rows)
+            names = {k.name: [c.name for c in R.columns(db.metadata, k)] for k in R.KINDS}
+            db.session.remove()
+            db.engine.dispose()
+    return [(k.target, names[k.name], per_kind[k.name]) for k in R.KINDS], catalogue
+
+
+def insert_sql(table: str, cols: list[str]) -> str:
+    return (f'INSERT INTO "{table}" ({", ".join(f"{chr(34)}{c}{chr(34)}" for c in cols)}) '
+            f'VALUES ({", ".join(["%s"] * len(cols))})')
+
+
+def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -> dict:
+    from datetime import datetime, timezone
+
+    from booth.db import new_id
+
+    with psycopg.connect(scratch.dsn) as conn:
+        with conn.cursor() as cur:
+            for table, cols, rows in catalogue:
+                cur.executemany(insert_sql(table, cols), rows)
+        conn.commit()
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            for table, cols, rows in tables:
+                if rows:
+                    cur.executemany(insert_sql(table, cols), rows)
+        conn.commit()
+        rows_s = time.perf_counter() - t0
+        # the ledger rows the sync writes beside them (kind, id, node, received_at), for scale
+        now = datetime.now(timezone.utc)
+        nodes = [new_id() for _ in range(n_nodes)]
+        with conn.cursor() as cur:
+            cur.executemany(insert_sql("sync_nodes", ["id", "name", "code_hash", "code_expires_at", "created_at"]),
+                            [(n, f"n{i}", f"{i:064d}", now, now) for i, n in enumerate(nodes)])
+        conn.commit()
+        from booth.sync import records as R
+        ledger = [(R.KINDS[i].name, row[cols.index("id")], nodes[0], now)
+                  for i, (table, cols, rows) in enumerate(tables) for row in rows]
+        t0 = time.perf_counter()
+        with conn.cursor() as cur:
+            cur.executemany(insert_sql("sync_records", ["kind", "record_id", "node_id", "received_at"]), ledger)
+        conn.commit()
+        ledger_s = time.perf_counter() - t0
+    return {"executemany_s": rows_s, "executemany_ledger_s": ledger_s,
+            "rows": sum(len(rows) for _t, _c, rows in tables)}
+
+
+# ---------------------------------------------------------------- phases
+
+def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, keep: bool, refresh: bool) -> dict:
+    scratch = Scratch(base_url, SCRATCH)
+    (work / "central").mkdir()
+    scratch.migrate(work / "central")
+    central = Central(work / "central", scratch.url, refresh)
+    central.start()
+    try:
+        apps = enroll_all(central, copies(pristine, work / "direct"))
+        held = [held_counts(a) for a in apps]
+        idle = central.rss_mb()
+        reports, per_node = [], []
+        with central.sample():
+            t0 = time.perf_counter()
+            for app in apps:
+                t1 = time.perf_counter()
+                reports.append(push_one(app, batch_size=batch))
+                per_node.append(round(time.perf_counter() - t1, 2))
+            sync_s = time.perf_counter() - t0
+        peak = central.peak_mb()
+        after = central.rss_mb()
+        check = verify(central, apps, held, reports, visits=VISITS)
+    finally:
+        central.stop()
+        if not keep:
+            scratch.drop()
+    return {"nodes": [Path(a.instance_path).parent for a in apps], "sync_s": sync_s, "per_node_s": per_node, "central_rss_mb": peak, "central_idle_rss_mb": idle,
+            "central_after_rss_mb": after, "batches": sum(r.batches for r in reports),
+            "retries": sum(r.retries for r in reports), "check": check, "held": held}
+
+
+def phase_faulty(work: Path, base_url: str, pristine: list[Path], batch: int, attempts: int, keep: bool,
+                 refresh: bool) -> dict:
+    from tests.sync.faulty_proxy import FaultyProxy
+
+    scratch = Scratch(base_url, SCRATCH + "_faulty")
+    (work / "central_faulty").mkdir()
+    scratch.migrate(work / "central_faulty")
+    central = Central(work / "central_faulty", scratch.url, refresh)
+    central.start()
+    try:
+        apps = enroll_all(central, copies(pristine, work / "faulty"))
+        held = [held_counts(a) for a in apps]
+        reports: dict = {}
+        errors: list = []
+        with FaultyProxy(central.port, seed=7) as proxy, central.sample():
+            def worker(i, app):
+                try:
+                    reports[i] = push_one(app, proxy.url, batch_size=batch, attempts=attempts, rng=random.Random(i))
+                except Exception as e:  # noqa: BLE001 - reported
+                    errors.append(f"node {i + 1}: {e!r}")
+
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=worker, args=(i, a)) for i, a in enumerate(apps)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - t0
+        peak = central.peak_mb()
+        ordered = [reports[i] for i in sorted(reports)]
+        check = verify(central, apps, held, ordered, visits=VISITS) if not errors else {"ok": False}
+    finally:
+        central.stop()
+        if not keep:
+            scratch.drop()
+    return {"wall_s": wall, "errors": errors, "faults": dict(proxy.counts), "central_rss_mb": peak,
+            "retries": sum(r.retries for r in ordered), "batches": sum(r.batches for r in ordered), "check": check}
+
+
+VISITS = 2000
+
+
+def main() -> int:
+    global VISITS
+    from booth.sync import outbox
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--nodes", type=int, default=5)
+    p.add_argument("--visits", type=int, default=2000, help="visits per node (demo day)")
+    p.add_argument("--batch", type=int, default=outbox.BATCH, help=f"records per push request (default {outbox.BATCH})")
+    p.add_argument("--attempts", type=int, default=60, help="tries per batch in the bad-network phase")
+    p.add_argument("--cache", type=Path, default=None, help="keep/reuse the filled (never enrolled) nodes here")
+    p.add_argument("--no-faulty", action="store_true", help="skip the bad-network phase")
+    p.add_argument("--keep", action="store_true", help="keep the scratch databases and the temporary folder")
+    p.add_argument("--no-dashboard-refresh", action="store_true",
+                   help="diagnosis: serve central without the dashboard's per-batch summary refresh")
+    args = p.parse_args()
+    load_before = os.getloadavg()[0]
+    VISITS = args.visits
+    base_url = os.environ.get("TEST_DATABASE_URL")
+    if not base_url:
+        print("TEST_DATABASE_URL is not set (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="vinculo-bench-sync-"))
+    try:
+        print(f"nodes: {args.nodes} × demo --visits {args.visits}", flush=True)
+        pristine = pristine_nodes(work, args.nodes, args.visits, args.cache)
+
+        direct = phase_direct(work, base_url, pristine, args.batch, args.keep, not args.no_dashboard_refresh)
+        c = direct["check"]
+        print(f"sync: {c['records']:,} records ({c['central_visits']:,} visits) from {args.nodes} nodes in "
+              f"{direct['sync_s']:.1f} s ({direct['batches']} batches of ≤ {args.batch}; per node "
+              f"{', '.join(f'{s:.1f}' for s in direct['per_node_s'])} s); check {'ok' if c['ok'] else 'FAILED'}",
+              flush=True)
+        if not c["ok"]:
+            print(json.dumps(c, default=str), flush=True)
+        print(f"central RSS: idle {direct['central_idle_rss_mb']:.0f} MB, peak during the push "
+              f"{direct['central_rss_mb']:.0f} MB, after {direct['central_after_rss_mb']:.0f} MB", flush=True)
+
+        tables, catalogue = plain_rows(direct["nodes"])   # the pushed copies (enrolling added an audit entry)
+        scratch = Scratch(base_url, SCRATCH + "_plain")
+        (work / "central_plain").mkdir()
+        scratch.migrate(work / "central_plain")
+        try:
+            plain = executemany(scratch, tables, catalogue, args.nodes)
+        finally:
+            if not args.keep:
+                scratch.drop()
+        ratio = direct["sync_s"] / plain["executemany_s"]
+        print(f"executemany: {plain['rows']:,} rows in {plain['executemany_s']:.1f} s "
+              f"(+ ledger rows {plain['executemany_ledger_s']:.1f} s); ratio {ratio:.2f} (goal ≤ 4)", flush=True)
+
+        faulty = None
+        if not args.no_faulty:
+            faulty = phase_faulty(work, base_url, pristine, args.batch, args.attempts, args.keep,
+                                  not args.no_dashboard_refresh)
+            fc = faulty["check"]
+            print(f"bad network: {faulty['faults']} → {fc.get('central_visits')} visits, "
+                  f"receipts {'match' if fc.get('receipts_match') else 'DO NOT match'}, {faulty['retries']} retries, "
+                  f"{faulty['wall_s']:.1f} s wall, central peak {faulty['central_rss_mb']:.0f} MB; "
+                  f"check {'ok' if fc['ok'] else 'FAILED'} {faulty['errors'] or ''}", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}", file=sys.stderr)
+
+    out = {"sync_s": round(direct["sync_s"], 2), "executemany_s": round(plain["executemany_s"], 2),
+           "ratio": round(ratio, 2), "central_rss_mb": round(direct["central_rss_mb"], 1),
+           "nodes": args.nodes, "visits": c["central_visits"], "records": c["records"], "batch": args.batch,
+           "sync_ok": c["ok"], "executemany_ledger_s": round(plain["executemany_ledger_s"], 2),
+           "dashboard_refresh": not args.no_dashboard_refresh,
+           "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
+    if faulty is not None:
+        fc = faulty["check"]
+        out.update({"faulty_ok": fc["ok"], "faulty_visits": fc.get("central_visits"),
+                    "faulty_receipts_match": fc.get("receipts_match"), "faulty_wall_s": round(faulty["wall_s"], 1),
+                    "faulty_retries": faulty["retries"], "faulty_counts": faulty["faults"],
+                    "faulty_central_rss_mb": round(faulty["central_rss_mb"], 1)})
+    print(json.dumps(out))
+    return 0 if c["ok"] and (faulty is None or faulty["check"]["ok"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
