@@ -48,3 +48,11 @@ def form_int(value, default=None):
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def form_version(value) -> int | None:
+    """The version a form was rendered with: None when it sent none (no stale-write check); a value that is
+    not a number never matches, so the write is refused as stale instead of skipping the check."""
+    if value in (None, ""):
+        return None
+    return form_int(value, default=-1)

@@ -73,7 +73,10 @@ def validate_roles(roles) -> frozenset[Role]:
 # ---------------------------------------------------------------- staff
 
 def staff_by_code(session, code: str) -> Staff | None:
-    return session.scalar(select(Staff).where(Staff.code == normalize_code(code)))
+    code = normalize_code(code)
+    if not CODE_RE.match(code):  # no staff member can have it (and PostgreSQL refuses a NUL in a parameter)
+        return None
+    return session.scalar(select(Staff).where(Staff.code == code))
 
 
 def create_staff(session, *, code: str, roles, now: datetime, pin: str | None = None,

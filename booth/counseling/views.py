@@ -44,10 +44,13 @@ def finish(visit_id, kind):
             return fail(visit, DomainError(_("Hand out between 0 and 100 of each supply.")))
         if qty:
             supplies[item] = qty
+    answers = {name: form_yes_no(f.get(name)) for name in ("result_given", "prep_interest", "pep_need")}
+    if any(answers[name] is None and f.get(name) for name in answers):  # unanswered is fine; junk is not
+        return fail(visit, DomainError(_("Choose yes or no.")))
     try:
         services.finish(db.session, visit, kind=kind, now=booth_day().now, actor=current_staff(),
-                        topics=f.getlist("topics"), result_given=form_yes_no(f.get("result_given")),
-                        prep_interest=form_yes_no(f.get("prep_interest")), pep_need=form_yes_no(f.get("pep_need")),
+                        topics=f.getlist("topics"), result_given=answers["result_given"],
+                        prep_interest=answers["prep_interest"], pep_need=answers["pep_need"],
                         preset_minutes=form_int(f.get("minutes")), supplies=supplies)
         db.session.commit()
     except DomainError as e:

@@ -104,7 +104,9 @@ def validate_destination(d: DestinationInput) -> dict:
     reasons = list(dict.fromkeys(d.reasons))
     if not reasons or any(r not in REASONS for r in reasons):
         raise DomainError(_l("Choose the referral reasons this destination accepts."), "reasons")
-    days = sorted({int(x) for x in d.open_days if str(x).isdigit() and 1 <= int(x) <= 7})
+    if any(str(x) not in ("1", "2", "3", "4", "5", "6", "7") for x in d.open_days):
+        raise DomainError(_l("Choose the days it is open (Monday to Sunday)."), "open_days")
+    days = sorted({int(x) for x in d.open_days})
     out.update(kind=d.kind, serves=d.serves, reasons=reasons, open_days=days, is_example=bool(d.is_example))
     return out
 

@@ -78,9 +78,11 @@ def issue(visit_id):
     f = request.form
     reason = f.get("reason", "")
     dest = get_by_id(db.session, Destination, f.get("destination", ""))
-    days = f.get("valid_days")
-    valid_until = services.default_valid_until(reason, bd.today) if not days else \
-        bd.today + timedelta(days=form_int(days, -1))
+    days = form_int(f.get("valid_days"), -1) if f.get("valid_days") else None
+    if days is not None and not 0 <= days <= services.MAX_VALID_DAYS:  # (a huge number overflows the date)
+        return render_new(visit, 422, _("Valid until must be between today and %(days)s days from now.",
+                                        days=services.MAX_VALID_DAYS), values=f)
+    valid_until = services.default_valid_until(reason, bd.today) if days is None else bd.today + timedelta(days=days)
     try:
         ref, _token = services.issue(db.session, visit=visit, reason=reason, destination=dest,
                                      valid_until=valid_until, key=services.referral_key(current_app.instance_path),
@@ -229,7 +231,7 @@ def destinations_rule():
         if dest is None:
             raise DomainError(_("Choose the destination."))
         services.add_rule(db.session, reason=f.get("reason", ""), beneficiary=f.get("beneficiary", "any"),
-                          destination=dest, priority=form_int(f.get("priority"), 100),
+                          destination=dest, priority=form_int(f.get("priority"), 0) if f.get("priority") else 100,
                           open_today_only=f.get("open_today_only") == "yes", now=booth_day().now,
                           actor=current_staff())
         db.session.commit()

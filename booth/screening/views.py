@@ -19,7 +19,7 @@ from booth.stock.models import KitLot
 from booth.visits import queries
 from booth.visits.services import StaleError
 from booth.visits.views import back_to, fail, get_visit
-from booth.workflow import booth_day, form_int
+from booth.workflow import booth_day, form_int, form_version
 
 bp = Blueprint("screening", __name__)
 TESTERS = (Role.TESTER, Role.COORDINATOR)
@@ -52,7 +52,8 @@ def start(visit_id):
     try:
         if product is None or lot is None:
             raise DomainError(_("Choose the product and the lot."))
-        slot = form_int(request.form.get("slot")) if request.form.get("slot") else None
+        # no slot: the first free one; a slot that is not a number is refused like one out of range
+        slot = form_int(request.form.get("slot"), 0) if request.form.get("slot") else None
         # a free tray slot is read, then taken: one start at a time in this process, or two tablets starting
         # at the same moment get the same slot (bench/load.py found it with 20 tablets)
         with _start_lock:
@@ -80,7 +81,7 @@ def result(screening_id):
             results[d] = (outcome, request.form.get(f"reason_{d}") or request.form.get("reason"))
     try:
         services.record_result(db.session, s, results, now=bd.now, actor=current_staff(),
-                               expected_version=form_int(request.form.get("version")))
+                               expected_version=form_version(request.form.get("version")))
         db.session.commit()
     except DomainError as e:
         return fail(s.visit, e)

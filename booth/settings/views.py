@@ -36,8 +36,12 @@ def index():
 
 def content_from_form(form, base: dict) -> dict:
     content = copy.deepcopy(base)
-    content["diseases"] = [d for d in defaults.DISEASES if d in form.getlist("diseases")]
+    chosen = form.getlist("diseases")
+    # in the usual order; anything unknown stays in, for validate_content to refuse
+    content["diseases"] = [d for d in defaults.DISEASES if d in chosen] + sorted(set(chosen) - set(defaults.DISEASES))
     content["algorithms"] = {d: form.get(f"algorithm_{d}", "one_test") for d in defaults.DISEASES}
+    if any(a not in ("one_test", "two_test") for a in content["algorithms"].values()):
+        raise DomainError(_("Unknown testing algorithm."), "algorithms")
     chosen = {}
     for code in form.getlist("products"):
         rf = form_int(form.get(f"read_from_{code}"))

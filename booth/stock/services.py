@@ -157,7 +157,7 @@ def adjust_supply(session, *, booth_id, item: str, delta: int, reason: str, now,
         raise DomainError(_l("Unknown supply."), "item")
     if reason not in ADJUSTMENT_REASONS:
         raise DomainError(_l("Choose a reason for the adjustment."), "reason")
-    if not isinstance(delta, int) or delta == 0:
+    if not isinstance(delta, int) or delta == 0 or abs(delta) > 100000:
         raise DomainError(_l("The adjustment must be a whole number other than zero."), "quantity")
     if supply_on_hand(session, booth_id, item) + delta < 0:
         raise DomainError(_l("Stock cannot go below zero (on hand: %(n)s).",

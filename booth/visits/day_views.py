@@ -36,9 +36,10 @@ def close_form():
 def close():
     bd = booth_day()
     f = request.form
-    final_states = {k[len("final_"):]: v for k, v in f.items() if k.startswith("final_")}
+    named = [(k, v) for k, v in f.items() if isinstance(k, str)]  # a malformed multipart part has no name
+    final_states = {k[len("final_"):]: v for k, v in named if k.startswith("final_")}
     counts = {}
-    for key, value in f.items():
+    for key, value in named:
         if key.startswith("count_"):
             lot_id = key[len("count_"):]
             counts[lot_id] = (form_int(value, -1) if value != "" else None, f.get(f"reason_{lot_id}") or None)

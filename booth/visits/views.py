@@ -18,7 +18,7 @@ from booth.stock import services as stock
 from booth.visits import queries, services
 from booth.visits.card import render_card
 from booth.visits.models import Consent, Visit
-from booth.workflow import booth_day, form_int, form_yes_no
+from booth.workflow import booth_day, form_version, form_yes_no
 
 bp = Blueprint("visits", __name__)
 STAFF = (Role.TESTER, Role.COUNSELOR, Role.COORDINATOR)
@@ -116,7 +116,7 @@ def update_intake(visit_id):
     visit = get_visit(visit_id)
     try:
         services.update_intake(db.session, visit, intake=intake_from_form(request.form),
-                               expected_version=form_int(request.form.get("version")), now=booth_day().now,
+                               expected_version=form_version(request.form.get("version")), now=booth_day().now,
                                actor=current_staff())
         db.session.commit()
     except DomainError as e:
@@ -132,7 +132,9 @@ def consent(visit_id):
     """One tap records consent (or refusal) for one disease, or for every offered disease at once."""
     visit = get_visit(visit_id)
     bd = booth_day()
-    given = request.form.get("given") == "yes"
+    given = form_yes_no(request.form.get("given"))
+    if given is None:  # never read anything but "yes" as a refusal
+        return fail(visit, DomainError(_("Say whether the person agrees or refuses."), "given"))
     diseases = request.form.getlist("disease")
     if request.form.get("all") == "yes" and bd.settings is not None:
         diseases = [d for d in bd.settings.diseases if services.active_consent(visit, d) is None]
@@ -157,6 +159,8 @@ def correct_consent(consent_id):
         abort(404)
     visit = get_visit(str(consent.visit_id))
     given = form_yes_no(request.form.get("given"))
+    if given is None and request.form.get("given"):  # empty: remove the entry; anything else is not an answer
+        return fail(visit, DomainError(_("Say whether the person agrees or refuses."), "given"))
     try:
         services.correct_consent(db.session, consent, given=given, reason=request.form.get("reason", ""),
                                  settings=booth_day().settings, now=booth_day().now, actor=current_staff())
@@ -172,7 +176,7 @@ def close(visit_id):
     visit = get_visit(visit_id)
     try:
         services.close_visit(db.session, visit, final_state=request.form.get("final_state", ""), now=booth_day().now,
-                             actor=current_staff(), expected_version=form_int(request.form.get("version")))
+                             actor=current_staff(), expected_version=form_version(request.form.get("version")))
         db.session.commit()
     except DomainError as e:
         return fail(visit, e)
