@@ -96,17 +96,25 @@ def _decoders(metadata):
 
 def apply(session, metadata, node, decoded, *, now: datetime) -> Outcome:
     """Apply a decoded batch for ``node`` (a SyncNode) inside the caller's transaction."""
+    from booth.reports.central import refresh_days
+
     out = Outcome()
     conn = session.connection()
     by_kind: dict[str, list] = {}
     for kind, row, raw in decoded:
         by_kind.setdefault(kind.name, []).append((row, raw))
+    touched: set = set()
     for name in sorted(by_kind, key=R.ORDER.__getitem__):
-        _apply_kind(conn, metadata, node, R.BY_NAME[name], by_kind[name], now, out)
+        touched |= _apply_kind(conn, metadata, node, R.BY_NAME[name], by_kind[name], now, out)
+    # the central dashboard's summary of each booth-day the batch touched, once for all its kinds
+    # (booth/reports/central.py)
+    if touched:
+        refresh_days(conn, touched, now=now)
     return out
 
 
-def _apply_kind(conn, metadata, node, kind: R.Kind, items, now, out: Outcome) -> None:
+def _apply_kind(conn, metadata, node, kind: R.Kind, items, now, out: Outcome) -> set:
+    """Apply one kind's records; returns the booth-days whose dashboard summary they change."""
     table = metadata.tables[kind.target]
     inserted: list = []
     if conn.dialect.name == "postgresql":
@@ -115,7 +123,7 @@ def _apply_kind(conn, metadata, node, kind: R.Kind, items, now, out: Outcome) ->
     updates: list = []
     if items:
         inserted += _apply_one_by_one(conn, metadata, node, kind, table, items, now, out, updates)
-    _after(conn, metadata, node, kind, inserted + updates, now)
+    return _after(conn, metadata, node, kind, inserted + updates, now)
 
 
 def _apply_one_by_one(conn, metadata, node, kind: R.Kind, table, items, now, out: Outcome, updated: list) -> list:
@@ -313,10 +321,10 @@ def _quarantine(conn, metadata, node, kind, row, raw, reason, now, out: Outcome)
     out.quarantined.append([kind.name, str(row["id"]), version, reason])
 
 
-def _after(conn, metadata, node, kind, rows, now) -> None:
-    """What a kind's arrival sets off at central."""
+def _after(conn, metadata, node, kind, rows, now) -> set:
+    """What a kind's arrival sets off at central; returns the booth-days whose summary it changes."""
     if not rows:
-        return
+        return set()
     if kind.name == "event" and node.event_id is not None:
         events = metadata.tables["events"]
         conn.execute(sa.update(events).where(events.c.id.in_([r["id"] for r in rows]),
@@ -326,7 +334,6 @@ def _after(conn, metadata, node, kind, rows, now) -> None:
         from booth.referrals.services import match_provisional
 
         match_provisional(conn, metadata, rows, now=now)
-    # the central dashboard's summary of each booth-day these rows belong to (booth/reports/central.py)
-    from booth.reports.central import refresh_after
+    from booth.reports.central import touched_days
 
-    refresh_after(conn, kind.name, rows, now=now)
+    return touched_days(conn, kind.name, rows)
