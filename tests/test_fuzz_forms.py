@@ -12,7 +12,8 @@ The rule this file holds the app to (what it does today):
 - **Nothing is written**: the rows of every table are the same before and after each example, apart from the
   bookkeeping a refusal may legitimately write (``BOOKKEEPING_*`` below: the audit entries of failed logins and of
   clinic lookups, the per-staff lockout counters, a session's last-seen time). The booth world is put back from a
-  pristine copy (SQLite backup API) after any example that committed anything, so examples never see each other.
+  pristine copy (SQLite backup API) after any example that committed anything, so examples never see each other;
+  central (PostgreSQL) is not put back (a write fails the test; the lockout counters are bookkeeping).
 - **What "malformed" means**: each route's entry in ``BOOTH_FUZZ``/``CENTRAL_FUZZ`` lists the fields its form
   sends (and its URL arguments), each with well-formed and malformed values. Every example poisons at least one
   of them: a malformed value, a required field left out, a wrong id in the URL (a valid-looking UUID that does not
@@ -22,13 +23,16 @@ The rule this file holds the app to (what it does today):
   url-encoded, multipart or JSON (a JSON body leaves a form empty), sometimes as an htmx request.
   ``free`` fields are ones whose junk is legitimately ignored (navigation targets, the double-tap nonce, checkbox
   flags: present means on) and ``matters`` says when a field is read at all (a reason only for an invalid
-  outcome); their junk goes in but never counts as the poison.
+  outcome); their junk goes in but never counts as the poison. A route the world's state refuses whatever it holds
+  (``refused_by_state``: the sync screens of a node that is not enrolled, sign-off with nothing to sign) needs none.
 - **One-tap routes with no input** (``TAP_ONLY``: switch user, shift, sign-out) have nothing to malform: their
   junk fields (and a ``next`` pointing off the node) must change nothing about the tap: a 303 to a path on the
-  node, and only the tables the clean tap writes change.
+  node, and only the tables the clean tap writes change (central's sign-out: the session ends, back to sign-in).
 
 Routes under ``/api/sync/`` are the signed JSON API, fuzzed with schemathesis in ``tests/sync``; they are left
 out here on purpose (``SYNC_PREFIX``). A new POST route without an entry fails ``test_every_*_post_route_is_fuzzed``.
+Every bug the fuzz found is kept in ``REGRESSIONS`` as a fixed example, beside the same request made well-formed
+(which is accepted: the refusal is about the malformed part).
 
 ``make test`` runs ``CI_EXAMPLES`` examples per route (the ``ci`` profile, capped so the file stays fast);
 ``bench/fuzz.py`` runs the ``bench`` profile (1,000 per route) and reports the totals.
@@ -62,7 +66,7 @@ from tests.test_authz_matrix import (BOOTH, BOOTH_ACTORS, CENTRAL, CENTRAL_ACTOR
                                      DESTINATION_ID, RUNNING_ID, TOKEN, VISIT_ID, actor_client, central_signin,
                                      central_staff, central_world, csrf_token)
 from tests.test_authz_matrix import booth_world, booth_world_file  # noqa: F401 (fixtures)
-from tests.test_csrf_headers import REFUSALS, central_post, post_routes
+from tests.test_csrf_headers import REFUSALS, central_post
 
 SYNC_PREFIX = "/api/sync/"   # the signed JSON API: schemathesis, in tests/sync/test_api_fuzz.py
 CI_EXAMPLES = 25             # per route in `make test`; bench/fuzz.py runs the `bench` profile (1,000)
@@ -75,10 +79,6 @@ BOOKKEEPING_COLUMNS = {
     "staff": {"failed_attempts", "locked_until"},   # the per-staff lockout counts wrong PINs/passwords/codes
     "staff_sessions": {"last_seen_at"},            # every staff request touches its session (idle lock)
 }
-
-# Reported by bench/fuzz.py (one JSON line per route when VINCULO_FUZZ_REPORT names a file).
-STATS: dict[str, Counter] = {}
-
 
 def examples() -> int:
     if os.environ.get("VINCULO_FUZZ_EXAMPLES"):
@@ -297,13 +297,6 @@ TAP_ONLY = {
     "stock.shift": ("counselor", "signs on or off; only `next` is read, and it never leaves the node"),
     "central.signout": ("coordinator", "ends the session, whatever the body says"),
 }
-
-INTAKE = {
-    "age_band": None, "gender_identity": None, "sex_at_birth": None, "beneficiary": None, "last_test": None,
-    "first_time": None, "known_hiv_positive": None, "previous_hcv_treatment": None, "treated_syphilis_before": None,
-    "exposure_72h": None, "key_populations_asked": FLAG, "key_populations": None,
-}
-
 
 def intake_fields() -> dict:
     from booth.visits.models import AGE_BANDS, BENEFICIARY, GENDERS, KEY_POPULATIONS, LAST_TEST, SEX_AT_BIRTH
@@ -852,8 +845,8 @@ def run_route(target: Target) -> None:
 
 
 def report(target: Target) -> None:
+    """One JSON line per route for bench/fuzz.py, when VINCULO_FUZZ_REPORT names a file."""
     path = os.environ.get("VINCULO_FUZZ_REPORT")
-    STATS[target.endpoint] = target.stats
     if path:
         with open(path, "a") as fh:
             fh.write(json.dumps({"endpoint": target.endpoint, "role": target.app.config["ROLE"],
@@ -942,17 +935,6 @@ def booth_target(request, endpoint: str, spec: Fuzz, clock) -> Target:
     return Target(app, endpoint, spec, facts, cookies, token, SqliteState(path), Counter())
 
 
-def as_actor(request, target: Target, actor: str, clock) -> Target:
-    """The same world, another browser."""
-    world = request.getfixturevalue("booth_world")
-    client = actor_client(world, clock, actor)
-    token = csrf_token(client, world.csrf_page(actor))
-    cookies = {n: c.value for n in COOKIES if (c := client.get_cookie(n)) is not None}
-    target.state.restore()
-    return Target(target.app, target.endpoint, target.spec, target.facts, cookies, token, target.state, target.stats,
-                  target.messages)
-
-
 # ================================================================= the tests
 
 BOOTH_FUZZ = booth_fuzz()
@@ -965,31 +947,34 @@ def fuzzed_posts(app) -> set[str]:
             if "POST" in r.methods and not r.rule.startswith(SYNC_PREFIX)}
 
 
+def assert_every_post_fuzzed(app, table: dict, matrix: dict, actors: tuple, where: str) -> None:
+    missing = fuzzed_posts(app) - set(table) - set(TAP_ONLY)
+    assert not missing, f"POST route(s) {sorted(missing)} have no fuzz strategy: add them to {where}"
+    taps = {e: Fuzz(actor) for e, (actor, _why) in TAP_ONLY.items() if e in fuzzed_posts(app)}
+    for endpoint, spec in {**table, **taps}.items():
+        # the actor is one the authorization matrix lets through ("empty node", "empty server" and "pending",
+        # right after a correct password, are states of a browser the matrix has no column for)
+        if spec.actor in actors:
+            assert dict(zip(actors, matrix[endpoint].post))[spec.actor] not in REFUSALS, endpoint
+
+
 def test_every_booth_post_route_is_fuzzed(app):
-    missing = fuzzed_posts(app) - set(BOOTH_FUZZ) - set(TAP_ONLY)
-    assert not missing, f"POST route(s) {sorted(missing)} have no fuzz strategy: add them to booth_fuzz()"
-    assert fuzzed_posts(app) <= post_routes(app)
-    for endpoint, spec in {**BOOTH_FUZZ, **{e: Fuzz(a) for e, (a, _why) in TAP_ONLY.items() if e in BOOTH}}.items():
-        if spec.actor != "empty node":  # the actor is one the authorization matrix lets through
-            assert dict(zip(BOOTH_ACTORS, BOOTH[endpoint].post))[spec.actor] not in REFUSALS, endpoint
+    assert_every_post_fuzzed(app, BOOTH_FUZZ, BOOTH, BOOTH_ACTORS, "booth_fuzz()")
 
 
 def test_every_central_post_route_is_fuzzed(pg_app):
-    missing = fuzzed_posts(pg_app) - set(CENTRAL_FUZZ) - set(TAP_ONLY)
-    assert not missing, f"POST route(s) {sorted(missing)} have no fuzz strategy: add them to central_fuzz()"
-    for endpoint, spec in CENTRAL_FUZZ.items():
-        if spec.actor in CENTRAL_ACTORS:  # "empty server" and "pending" (right after a password) have no column
-            assert dict(zip(CENTRAL_ACTORS, CENTRAL[endpoint].post))[spec.actor] not in REFUSALS, endpoint
+    assert_every_post_fuzzed(pg_app, CENTRAL_FUZZ, CENTRAL, CENTRAL_ACTORS, "central_fuzz()")
 
 
 def test_a_new_post_route_without_a_strategy_fails(app):
     from booth.auth.access import role_required
     from booth.auth.models import Role
 
-    app.add_url_rule("/brand-new", "brand_new", role_required(Role.TESTER)(lambda: "new"), methods=["POST"])
-    assert "brand_new" in fuzzed_posts(app) - set(BOOTH_FUZZ) - set(TAP_ONLY)
     app.add_url_rule("/api/sync/brand-new", "sync_brand_new", lambda: "new", methods=["POST"])
-    assert "sync_brand_new" not in fuzzed_posts(app)
+    assert_every_post_fuzzed(app, BOOTH_FUZZ, BOOTH, BOOTH_ACTORS, "booth_fuzz()")  # the sync API is left out
+    app.add_url_rule("/brand-new", "brand_new", role_required(Role.TESTER)(lambda: "new"), methods=["POST"])
+    with pytest.raises(AssertionError, match=r"\['brand_new'\] have no fuzz strategy"):
+        assert_every_post_fuzzed(app, BOOTH_FUZZ, BOOTH, BOOTH_ACTORS, "booth_fuzz()")
 
 
 @pytest.mark.parametrize("endpoint", sorted(BOOTH_FUZZ))
@@ -1105,6 +1090,22 @@ def test_central_sign_out_ignores_junk(pg_app, clock):
         fuzz()
     finally:
         report(target)
+
+
+def test_the_harness_sees_writes(request, clock):
+    """The checks are not vacuous: well-formed requests are written and fail them (a temperature; a language
+    switch, which the node remembers for the device), and the world is put back after each."""
+    target = booth_target(request, "stock.temperature", BOOTH_FUZZ["stock.temperature"], clock)
+    try:
+        with pytest.raises(AssertionError, match=r"wrote to \['audit_entries', 'temperature_logs'\]"):
+            check_refused(target, Request({}, [("celsius", "21,5")], "form", False, ["none"]), ErrorLog())
+        assert not target.state.committed() and target.state.rows() == target.state.base, "the world was put back"
+        target.endpoint = "core.set_language"
+        with pytest.raises(AssertionError, match=r"wrote to \['devices'\]"):
+            check_refused(target, Request({"code": "en"}, [("next", "/")], "form", False, ["none"]), ErrorLog())
+        assert target.stats["writes"] == 2
+    finally:
+        target.state.close()
 
 
 # ---------------------------------------------------------------- size limits
