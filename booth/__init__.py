@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 
 from booth.clock import SystemClock
-from booth.config import ROOT, Defaults, environment_overrides, instance_folder
+from booth.config import ROOT, Defaults, environment_overrides, instance_folder, serving_threads
 
 __version__ = "0.1.0"
 
@@ -45,6 +45,10 @@ def configure(app: Flask, test_config: dict) -> None:
         if app.config["ROLE"] == "central":
             raise RuntimeError("The central server needs DATABASE_URL=postgresql+psycopg://… (PostgreSQL).")
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'vinculo.sqlite3'}"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # a connection for every serving thread: the default pool (5 + 10) would make requests wait for one
+        app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                              {"pool_size": serving_threads(app.config), "max_overflow": 10})
     app.config.setdefault("CLOCK", SystemClock())
     # SQL parameters and rows must never reach a log line: keep SQLAlchemy's engine logger quiet.
     import logging

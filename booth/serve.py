@@ -29,6 +29,7 @@ def main() -> int:
     import os
 
     from booth import create_app
+    from booth.config import serving_threads
     from booth.tls_info import tls_wanted
 
     return_large_blocks()
@@ -49,7 +50,7 @@ def main() -> int:
         extra = [n for n in (app.config.get("TLS_NAMES") or "").split(",") if n]
         cert, key = ensure_server_cert(app.instance_path, host, extra)
         app.config["SESSION_COOKIE_SECURE"] = True
-        server = wsgi.Server((host, port), app, numthreads=int(app.config.get("THREADS", 8)),
+        server = wsgi.Server((host, port), app, numthreads=serving_threads(app.config),
                              server_name="vinculo")
         # Every tablet and tray display keeps its connection open between taps. Past cheroot's default of 10
         # waiting keep-alive connections, each answer said "Connection: close" and the next tap paid a new TCP
@@ -70,7 +71,7 @@ def main() -> int:
     from waitress import serve
 
     print(f"Vínculo {app.config['ROLE']} node on http://{host}:{port}/", flush=True)
-    serve(app, host=host, port=port, threads=int(app.config.get("THREADS", 8)), ident="vinculo")
+    serve(app, host=host, port=port, threads=serving_threads(app.config), ident="vinculo")
     return 0
 
 
