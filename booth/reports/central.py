@@ -54,14 +54,14 @@ from booth.referrals.models import REASONS, Linkage, Referral
 from booth.reports import indicators
 from booth.reports import suppression as sup
 from booth.reports.indicators import DailyTotals, DataQuality, DeviceTotals, DiseaseTotals, HourTotals, LotTotals
-from booth.reports.models import ReportDay
+from booth.reports.models import ReportBooth, ReportDay
 from booth.screening.models import Screening, ScreeningResult
 from booth.settings import services as settings_services
 from booth.stock.models import SUPPLIES, Shift, StockMovement
 from booth.sync.models import NodeStaff
 from booth.visits.models import AGE_BANDS, BENEFICIARY, GENDERS, KEY_POPULATIONS, Visit
 
-SUMMARY_SCHEMA = 2          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
+SUMMARY_SCHEMA = 4          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
 DISEASES = indicators.DISEASES
 CONFIRMATION = {"hiv": ("hiv_confirmation", "discordant_lab"), "hcv": ("hcv_viral_load",),
                 "syphilis": ("syphilis_confirmation",)}
@@ -176,7 +176,39 @@ def refresh_days(conn, booth_days, *, now: datetime) -> int:
                 booth_id=booth_id, day=day, event_id=event_id, visits=t.visits, totals=encode(t),
                 tables=encode_tables(unit_tables(t)), referrals=_confirmation_referrals(conn, booth_id, day),
                 schema=SUMMARY_SCHEMA, refreshed_at=now))
+    for booth_id in sorted({b for b, _d in booth_days}, key=str):
+        _refresh_booth(conn, booth_id)
     return len(booth_days)
+
+
+def _refresh_booth(conn, booth_id) -> None:
+    """The booth's aggregate (``report_booths``): its current day summaries added up, with per-day series."""
+    table = ReportBooth.__table__
+    rows = conn.execute(select(ReportDay.day, ReportDay.event_id, ReportDay.totals, ReportDay.referrals,
+                               ReportDay.refreshed_at)
+                        .where(ReportDay.booth_id == booth_id, ReportDay.schema == SUMMARY_SCHEMA)
+                        .order_by(ReportDay.day)).all()
+    conn.execute(sa.delete(table).where(table.c.booth_id == booth_id))
+    if not rows:
+        return
+    docs = [(day, json.loads(doc) if isinstance(doc, str) else doc) for day, _e, doc, _r, _at in rows]
+    merged = merge_docs([(booth_id, day, doc) for day, doc in docs])
+    merged["days"] = [[day.isoformat()] + day_counts(doc) for day, doc in docs]
+    referrals: dict = {}
+    for day, _e, _doc, refs, _at in rows:
+        refs = json.loads(refs) if isinstance(refs, str) else (refs or {})
+        for disease, ids in refs.items():
+            referrals.setdefault(disease, []).append([day.isoformat(), ids])
+    conn.execute(sa.insert(table).values(
+        booth_id=booth_id, event_id=rows[-1][1], first_day=rows[0][0], last_day=rows[-1][0], days=len(rows),
+        totals=merged, referrals=referrals, schema=SUMMARY_SCHEMA, refreshed_at=min(r[4] for r in rows)))
+
+
+def day_counts(doc: dict) -> list[int]:
+    """visits, people tested and reactive per test (DISEASES order) of one summary."""
+    v = doc["v"]
+    return [v[INDEX[("t", "visits")]], v[INDEX[("t", "tested_people")]]] + \
+        [v[INDEX[("d", d, "reactive")]] for d in DISEASES]
 
 
 def refresh_all(conn, *, now: datetime, only_stale: bool = False) -> int:
@@ -188,7 +220,11 @@ def refresh_all(conn, *, now: datetime, only_stale: bool = False) -> int:
         days -= current
     stale = set(conn.execute(select(ReportDay.booth_id, ReportDay.day)).tuples()) - \
         set(conn.execute(select(Visit.booth_id, Visit.day).distinct()).tuples())
-    return refresh_days(conn, days | stale, now=now)
+    n = refresh_days(conn, days | stale, now=now)
+    for booth_id in set(conn.execute(select(ReportBooth.booth_id).where(ReportBooth.schema != SUMMARY_SCHEMA))
+                        .scalars()):
+        _refresh_booth(conn, booth_id)
+    return n
 
 
 def _confirmation_referrals(conn, booth_id, day: date) -> dict[str, list[str]]:
@@ -249,7 +285,8 @@ def _layout() -> list[tuple]:
     for d in DISEASES:
         for dim, values in DIMENSION_VALUES.items():
             keys += [("bd", d, dim, v, m) for v in values for m in BY_DISEASE_MEASURES]
-    return keys + [("reason", r) for r in REASONS] + [("handed_out", s) for s in SUPPLIES]
+    return keys + [("reason", r) for r in REASONS] + [("handed_out", s) for s in SUPPLIES] + \
+        [("hour", h, m) for h in range(24) for m in ("visits", "devices")]
 
 
 KEYS = _layout()                         # the order of ``totals["v"]`` (SUMMARY_SCHEMA changes with it)
@@ -258,7 +295,8 @@ INDEX = {k: i for i, k in enumerate(KEYS)}
 
 def encode(t: DailyTotals) -> dict:
     """One booth-day's totals, JSON-ready: ``v`` the vector of KEYS, ``x`` open-ended counts (name → number),
-    ``lots`` and ``on_hand`` (kits and supplies on hand as last synced)."""
+    ``m`` the arrival → result histogram ([tenths of a minute, visits] pairs), ``lots`` and ``on_hand`` (kits and
+    supplies on hand as last synced)."""
     v = [0] * len(KEYS)
     x: dict = {}
 
@@ -295,40 +333,62 @@ def encode(t: DailyTotals) -> dict:
     for name, n in t.referrals_by_destination.items():
         x["dest|" + name] = n
     for h in t.hours:
-        x[f"hour|{h.hour}|visits"], x[f"hour|{h.hour}|devices"] = h.visits, h.devices
-    for tenths, n in t.minutes_to_result.items():
-        x[f"min|{tenths}"] = n
+        put(("hour", h.hour, "visits"), h.visits)
+        put(("hour", h.hour, "devices"), h.devices)
     x["tester_hours"] = t.tester_hours
     lots = [[lot.lot_id, lot.product, lot.lot_number, lot.expires_on.isoformat(), int(lot.quarantined), lot.received,
              lot.used, lot.wasted, lot.adjusted, lot.on_hand] for lot in t.lots]
-    return {"v": v, "x": x, "lots": lots, "on_hand": dict(t.supplies_on_hand)}
+    return {"v": v, "x": x, "m": sorted(t.minutes_to_result.items()), "lots": lots,
+            "on_hand": dict(t.supplies_on_hand)}
+
+
+def merge_docs(items: Sequence[tuple]) -> dict:
+    """Several ``encode``d summaries — (booth id, last day, doc) — as one: vectors added, open-ended counts and
+    histograms merged, kit lots added up; kits and supplies *on hand* are each booth's as of its latest item."""
+    v = [sum(column) for column in zip(*(doc["v"] for _b, _d, doc in items))] if items else [0] * len(KEYS)
+    x: dict = {}
+    minutes: dict = {}
+    last: dict = {}
+    lots: dict = {}
+    for booth_id, day, doc in items:
+        for k, n in doc["x"].items():
+            x[k] = x.get(k, 0) + n
+        for tenths, n in doc["m"]:
+            minutes[tenths] = minutes.get(tenths, 0) + n
+        newest = booth_id not in last or day >= last[booth_id][0]
+        if newest:
+            last[booth_id] = (day, doc["on_hand"])
+        for lot in doc["lots"]:
+            acc = lots.get(lot[0])
+            if acc is None:
+                acc = lots[lot[0]] = list(lot[:5]) + [0, 0, 0, 0, lot[9]]
+            for i in (5, 6, 7, 8):
+                acc[i] += lot[i]
+            if newest:
+                acc[4], acc[9] = lot[4], lot[9]
+    on_hand: dict = {}
+    for _day, items_on_hand in last.values():
+        for item, n in items_on_hand.items():
+            on_hand[item] = on_hand.get(item, 0) + n
+    return {"v": v, "x": x, "m": sorted(minutes.items()), "lots": list(lots.values()), "on_hand": on_hand}
 
 
 def decode(units: Sequence["Unit"], *, now: datetime) -> DailyTotals:
-    """The exact sums of several booth-days as one DailyTotals (``day`` None): the vectors added, the open-ended
-    counts merged, medians from the merged histogram; kits and supplies *on hand* are each booth's as of its
-    last day among ``units``."""
+    """The exact sums of several booth-days as one DailyTotals (``day`` None)."""
+    return totals_from(merge_docs([(u.booth_id, u.day, u.totals) for u in units]), now=now)
+
+
+def totals_from(doc: dict, *, now: datetime) -> DailyTotals:
+    """A (merged) summary as a DailyTotals: what the templates read. Medians come from the histogram."""
     s = DailyTotals(booth_id=None, day=None, now=now, timezone="")
-    v = [sum(column) for column in zip(*(u.totals["v"] for u in units))] if units else [0] * len(KEYS)
-    x: dict = {}
-    last: dict = {}
-    lots: dict = {}
-    for u in units:
-        for k, n in u.totals["x"].items():
-            x[k] = x.get(k, 0) + n
-        newest = u.booth_id not in last or u.day >= last[u.booth_id][0]
-        if newest:
-            last[u.booth_id] = (u.day, u.totals["on_hand"])
-        for lot_id, product, number, expires, quarantined, received, used, wasted, adjusted, on_hand in u.totals["lots"]:
-            acc = lots.get(lot_id)
-            if acc is None:
-                acc = lots[lot_id] = LotTotals(lot_id, product, number, date.fromisoformat(expires), 0, bool(quarantined))
-            acc.received += received
-            acc.used += used
-            acc.wasted += wasted
-            acc.adjusted += adjusted
-            if newest:
-                acc.on_hand, acc.quarantined = on_hand, bool(quarantined)
+    v, x = doc["v"], doc["x"]
+    minutes = dict(doc["m"])
+    for item, n in doc["on_hand"].items():
+        s.supplies_on_hand[item] = n
+    s.lots = [LotTotals(lot_id, product, number, date.fromisoformat(expires), 0, bool(quarantined),
+                        received=received, used=used, wasted=wasted, adjusted=adjusted, on_hand=on_hand)
+              for lot_id, product, number, expires, quarantined, received, used, wasted, adjusted, on_hand
+              in doc["lots"]]
 
     def get(*key):
         return v[INDEX[key]]
@@ -360,33 +420,25 @@ def decode(units: Sequence["Unit"], *, now: datetime) -> DailyTotals:
                     per[dim][value] = cell
     s.referrals_by_reason = {r: get("reason", r) for r in REASONS if get("reason", r)}
     s.supplies_handed_out = {i: get("handed_out", i) for i in SUPPLIES}
-    hours: dict = {}
-    minutes: dict = {}
+    busy = [h for h in range(24) if get("hour", h, "visits") or get("hour", h, "devices")]
+    s.hours = [HourTotals(h, get("hour", h, "visits"), get("hour", h, "devices"))
+               for h in range(min(busy), max(busy) + 1)] if busy else []
     for k, n in x.items():
         parts = k.split("|")
         if parts[0] == "dest":
             s.referrals_by_destination[k[5:]] = n
-        elif parts[0] == "hour":
-            hours.setdefault(int(parts[1]), HourTotals(int(parts[1])))
-            setattr(hours[int(parts[1])], parts[2], n)
-        elif parts[0] == "min":
-            minutes[int(parts[1])] = n
         elif parts[0] == "by":                  # a value outside the known ones (older or newer node)
             s.by.setdefault(parts[1], {}).setdefault(parts[2], dict.fromkeys(BY_MEASURES, 0))[parts[3]] = n
         elif parts[0] == "bd":
             s.by_disease.setdefault(parts[1], {}).setdefault(parts[2], {}).setdefault(
                 parts[3], dict.fromkeys(BY_DISEASE_MEASURES, 0))[parts[4]] = n
-    s.hours = [hours[h] for h in sorted(hours)]
     s.tester_hours = round(x.get("tester_hours", 0.0), 2)
     s.minutes_to_result = minutes
     s.median_minutes_to_result = median_of(minutes, scale=10)
-    for _day, on_hand in last.values():
-        for item, n in on_hand.items():
-            s.supplies_on_hand[item] = s.supplies_on_hand.get(item, 0) + n
     for item in SUPPLIES:
         s.supplies_on_hand.setdefault(item, 0)
     today = now.date()
-    s.lots = sorted(lots.values(), key=lambda lot: (lot.expires_on, lot.product, lot.lot_number))
+    s.lots.sort(key=lambda lot: (lot.expires_on, lot.product, lot.lot_number))
     for lot in s.lots:
         lot.days_to_expiry = (lot.expires_on - today).days
     return s
@@ -606,50 +658,68 @@ def _bins(days: Counter) -> dict[str, int]:
     return out
 
 
-def linkage_map(session) -> dict[str, tuple]:
-    """referral id (text) → (arrived_on, confirm_result, treatment_started_on) of every referral a clinic has
-    recorded something on: one small table, read whole (a few rows per hundred visits)."""
-    return {rid: (a, c, t) for rid, a, c, t in session.connection().execute(
-        select(sa.cast(Linkage.referral_id, sa.String), Linkage.arrived_on, Linkage.confirm_result,
-               Linkage.treatment_started_on)
-        .where(or_(Linkage.arrived_on.is_not(None), Linkage.confirm_result.is_not(None),
-                   Linkage.treatment_started_on.is_not(None))))}
+def linkage_map(session, referral_ids: Sequence[str]) -> dict[str, tuple]:
+    """referral id (text) → (arrival day, confirmed, treatment day) of the referrals a clinic has recorded
+    something on; days as ordinals (``date.toordinal``). ``linkages`` is small (a row per referral a clinic acted on): a few thousand ids
+    are looked up by its unique index, more are matched against the whole table."""
+    def ordinal(column):                   # date - date is a number of days in PostgreSQL; 0001-01-01 is ordinal 1
+        return sa.type_coerce(column - sa.literal(date(1, 1, 1)), sa.Integer) + 1
+
+    q = select(sa.cast(Linkage.referral_id, sa.String), ordinal(Linkage.arrived_on),
+               Linkage.confirm_result.in_(CONFIRMED), ordinal(Linkage.treatment_started_on))
+    if len(referral_ids) <= 5000:
+        if not referral_ids:
+            return {}
+        q = q.where(Linkage.referral_id.in_([uuid.UUID(r) for r in referral_ids]))
+    else:
+        q = q.where(or_(Linkage.arrived_on.is_not(None), Linkage.confirm_result.is_not(None),
+                        Linkage.treatment_started_on.is_not(None)))
+    return {rid: (a, bool(c), t) for rid, a, c, t in session.connection().execute(q).all()}
 
 
-def linkage_rows(session, units: Sequence[Unit]) -> list[tuple]:
-    """(booth id, day, disease, days test → arrival, confirmed, days test → treatment) of every referral for
-    confirmation of the visits of ``units`` (cancelled ones left out); days are None when not recorded."""
-    if not units:
-        return []
-    links = linkage_map(session)
-    none = (None, None, None)
-    out = []
-    for u in units:
-        for disease, ids in u.referrals.items():
-            for rid in ids:
-                arrived_on, result, treated_on = links.get(rid, none)
-                out.append((u.booth_id, u.day, disease, (arrived_on - u.day).days if arrived_on else None,
-                            result in CONFIRMED, (treated_on - u.day).days if treated_on else None))
+def referral_items(units: Sequence[Unit]) -> list[tuple]:
+    """(booth id, day, disease, referral ids) of booth-days."""
+    return [(u.booth_id, u.day, disease, ids) for u in units for disease, ids in u.referrals.items()]
+
+
+def linkage_of(session, items: Sequence[tuple]) -> dict:
+    """(booth id, day) → disease → (referred, confirmed, days test → arrival, days test → treatment) for the
+    referrals for confirmation of each booth-day (``items`` as ``referral_items``; days as Counters)."""
+    links = linkage_map(session, [rid for _b, _d, _disease, ids in items for rid in ids])
+    out: dict = {}
+    for booth_id, day, disease, ids in items:
+        confirmed, arrival, treatment = 0, Counter(), Counter()
+        test_day = day.toordinal()
+        for rid in ids:
+            link = links.get(rid)
+            if link is None:
+                continue
+            arrived_on, is_confirmed, treated_on = link
+            if arrived_on is not None:
+                arrival[arrived_on - test_day] += 1
+            confirmed += is_confirmed
+            if treated_on is not None:
+                treatment[treated_on - test_day] += 1
+        out.setdefault((booth_id, day), {})[disease] = (len(ids), confirmed, arrival, treatment)
     return out
 
 
-def cascades(totals: DailyTotals, rows: Sequence[tuple], diseases: Sequence[str]) -> list[Cascade]:
+def cascades(totals: DailyTotals, linkage: dict, diseases: Sequence[str]) -> list[Cascade]:
     out = {d: Cascade(d) for d in diseases}
     for d in totals.diseases:
         if d.disease in out:
             out[d.disease].tested, out[d.disease].reactive = d.tested, d.reactive + d.discordant
-    for _b, _day, disease, arrival, confirmed, treatment in rows:
-        c = out.get(disease)
-        if c is None:
-            continue
-        c.referred += 1
-        if arrival is not None:
-            c.arrived += 1
-            c.arrival_days[arrival] += 1
-        c.confirmed += confirmed
-        if treatment is not None:
-            c.treated += 1
-            c.treatment_days[treatment] += 1
+    for per in linkage.values():
+        for disease, (referred, confirmed, arrival, treatment) in per.items():
+            c = out.get(disease)
+            if c is None:
+                continue
+            c.referred += referred
+            c.confirmed += confirmed
+            c.arrival_days.update(arrival)
+            c.treatment_days.update(treatment)
+    for c in out.values():
+        c.arrived, c.treated = sum(c.arrival_days.values()), sum(c.treatment_days.values())
     return [out[d] for d in diseases]
 
 
@@ -697,29 +767,83 @@ class Report:
     def rate(numerator: int, denominator: int) -> float | None:
         return indicators.rate(numerator, denominator)
 
+    def kits_by_product(self) -> list[dict]:
+        """Kits per product over every lot of every booth: used, wasted, on hand, lots, the nearest expiry."""
+        out: dict = {}
+        for lot in self.totals.lots:
+            p = out.setdefault(lot.product, {"product": lot.product, "lots": 0, "used": 0, "wasted": 0, "on_hand": 0,
+                                             "expires_on": lot.expires_on, "quarantined": 0})
+            p["lots"] += 1
+            p["used"] += lot.used
+            p["wasted"] += lot.wasted
+            p["on_hand"] += lot.on_hand
+            p["quarantined"] += lot.quarantined
+            p["expires_on"] = min(p["expires_on"], lot.expires_on)
+        return sorted(out.values(), key=lambda p: p["product"])
+
+
+@dataclass
+class Part:
+    """What the exact view adds up: one booth-day, or every day of one booth (its ``report_booths`` row)."""
+    booth_id: uuid.UUID
+    first_day: date
+    last_day: date
+    days: int
+    refreshed_at: datetime
+    totals: dict                 # ``encode``d or ``merge_docs``ed
+    referrals: list              # ``referral_items``
+    series: list                 # [day, visits, tested, reactive per test …] per day
+
+
+def load_booths(session, f: Filters) -> list[Part]:
+    """The booths' aggregates in the filter (no date filter: every day of each booth)."""
+    central = func.coalesce(Event.central_event_id, Event.id)
+    q = (select(ReportBooth.booth_id, ReportBooth.first_day, ReportBooth.last_day, ReportBooth.days,
+                ReportBooth.refreshed_at, ReportBooth.totals, ReportBooth.referrals)
+         .join(Event, Event.id == ReportBooth.event_id).where(ReportBooth.schema == SUMMARY_SCHEMA))
+    if f.event_id is not None:
+        q = q.where(central == f.event_id)
+    if f.booth_id is not None:
+        q = q.where(ReportBooth.booth_id == f.booth_id)
+    out = []
+    for b, first, last, days, at, doc, refs in session.connection().execute(q).all():
+        doc = json.loads(doc) if isinstance(doc, str) else doc
+        refs = json.loads(refs) if isinstance(refs, str) else refs
+        items = [(b, date.fromisoformat(day), disease, ids) for disease, per_day in refs.items()
+                 for day, ids in per_day]
+        series = [[date.fromisoformat(row[0])] + row[1:] for row in doc["days"]]
+        out.append(Part(b, first, last, days, at, doc, items, series))
+    return out
+
 
 def exact(session, f: Filters, *, now: datetime) -> Report:
-    units = load_units(session, f)
-    totals = decode(units, now=now)
+    """The coordinator's view: exact sums of the booth-days in the filter. Without dates, one aggregate row per
+    booth is read instead of one row per booth-day (the same sums)."""
+    if f.date_from is None and f.date_to is None:
+        parts = load_booths(session, f)
+    else:
+        parts = [Part(u.booth_id, u.day, u.day, 1, u.refreshed_at, u.totals, referral_items([u]),
+                      [[u.day] + day_counts(u.totals)]) for u in load_units(session, f)]
+    totals = totals_from(merge_docs([(p.booth_id, p.last_day, p.totals) for p in parts]), now=now)
     diseases = f.diseases([d.disease for d in totals.diseases])
-    rows = linkage_rows(session, units)
+    linkage = linkage_of(session, [item for p in parts for item in p.referrals])
     per_day: dict[date, DayRow] = {}
     per_booth: dict = {}
-    for u in units:
-        visits, tested = u.count("t", "visits"), u.count("t", "tested_people")
-        row = per_day.setdefault(u.day, DayRow(u.day, 0, 0))
-        row.visits += visits
-        row.tested += tested
-        b = per_booth.setdefault(u.booth_id, BoothRow(u.booth_id, 0, 0, 0, Counter()))
-        b.days += 1
-        b.visits += visits
-        b.tested += tested
-        for d in DISEASES:
-            b.reactive[d] += u.count("d", d, "reactive")
-    return Report(f, len(units), totals, diseases, cascades(totals, rows, diseases),
+    for p in parts:
+        b = per_booth.setdefault(p.booth_id, BoothRow(p.booth_id, 0, 0, 0, Counter()))
+        b.days += p.days
+        for day, visits, tested, *reactive in p.series:
+            row = per_day.setdefault(day, DayRow(day, 0, 0))
+            row.visits += visits
+            row.tested += tested
+            b.visits += visits
+            b.tested += tested
+            for d, n in zip(DISEASES, reactive):
+                b.reactive[d] += n
+    return Report(f, sum(p.days for p in parts), totals, diseases, cascades(totals, linkage, diseases),
                   [per_day[d] for d in sorted(per_day)], list(per_booth.values()),
-                  min((u.day for u in units), default=None), max((u.day for u in units), default=None),
-                  min((u.refreshed_at for u in units), default=None), stale_units(session, f))
+                  min((p.first_day for p in parts), default=None), max((p.last_day for p in parts), default=None),
+                  min((p.refreshed_at for p in parts), default=None), stale_units(session, f))
 
 
 def names(session, booth_ids) -> dict:
@@ -756,17 +880,11 @@ class SharedReport:
     stale: int = 0
 
 
-def _unit_cascade(rows, disease: str) -> tuple[int, list[int], list[int]]:
-    confirmed, arrival, treatment = 0, [0, 0, 0], [0, 0, 0]
-    for _b, _d, d, a, c, t in rows:
-        if d != disease:
-            continue
-        confirmed += c
-        if a is not None:
-            arrival[BINS.index(day_bin(a))] += 1
-        if t is not None:
-            treatment[BINS.index(day_bin(t))] += 1
-    return confirmed, arrival, treatment
+def _bin_list(days: Counter) -> list[int]:
+    out = [0, 0, 0]
+    for d, n in days.items():
+        out[BINS.index(day_bin(d))] += n
+    return out
 
 
 def shared(session, f: Filters, *, threshold: int) -> SharedReport:
@@ -783,14 +901,14 @@ def shared(session, f: Filters, *, threshold: int) -> SharedReport:
     # the cascade: tested, reactive and referred are the very values the tables above publish; arrival and
     # treatment (each split into the three day bins, one linked table per booth-day) and confirmation are
     # suppressed per booth-day with the same functions, then united
-    rows_of: dict = defaultdict(list)
-    for row in linkage_rows(session, units):
-        rows_of[(row[0], row[1])].append(row)
+    linkage = linkage_of(session, referral_items(units))
+    nothing = (0, 0, Counter(), Counter())
     out = []
     for d in diseases:
         arrivals, treatments, confirmed = [], [], []
         for u in units:
-            c, a, t = _unit_cascade(rows_of.get((u.booth_id, u.day), ()), d)
+            _referred, c, arrival, treatment = linkage.get((u.booth_id, u.day), {}).get(d, nothing)
+            a, t = _bin_list(arrival), _bin_list(treatment)
             confirmed.append(sup.suppress([[c]], threshold=threshold, row_totals=False, col_totals=False).cells[0][0])
             arrivals.append(sup.suppress_linked([a], threshold=threshold))
             treatments.append(sup.suppress_linked([t], threshold=threshold))

@@ -53,7 +53,8 @@ def _filters():
 
 def _form_context(f, bad_field):
     events, booths = central.options(db.session)
-    return {"f": f, "bad_field": bad_field, "events": events, "booths": booths, "diseases": central.DISEASES}
+    return {"f": f, "bad_field": bad_field, "events": events, "booths": booths, "diseases": central.DISEASES,
+            "disease_names": disease_names()}
 
 
 @bp.get("/central/dashboard")
@@ -68,6 +69,10 @@ def dashboard():
     names = central.names(db.session, [b.booth_id for b in r.per_booth])
     return render_template("reports/central.html", r=r, names=names, charts=_exact_charts(r), stages=stage_labels(),
                            bins=bin_labels(), **ctx)
+
+
+def disease_names() -> dict:
+    return {d: str(labels.DISEASES[d]) for d in central.DISEASES}
 
 
 @bp.get("/central/dashboard/shareable")

@@ -29,3 +29,19 @@ class ReportDay(db.Model):
     refreshed_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_report_days_event_day", "event_id", "day"),)
+
+
+class ReportBooth(db.Model):
+    """Every summarised day of one booth added up (``central.merge_docs``), recomputed with its days: the
+    dashboard without a date filter reads one row per booth instead of one per booth-day."""
+
+    __tablename__ = "report_booths"
+    booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"), index=True)   # the booth's own event row
+    first_day: Mapped[date]
+    last_day: Mapped[date]
+    days: Mapped[int]
+    totals: Mapped[dict] = mapped_column(JSON)       # merged summary, plus "days": per-day visits, tested, reactive
+    referrals: Mapped[dict] = mapped_column(JSON)    # disease → [[day, [referral ids]], …]
+    schema: Mapped[int]
+    refreshed_at: Mapped[datetime]                   # the oldest of its days' summaries

@@ -352,7 +352,8 @@ def test_filters_event_booth_dates_and_disease(world, central):
 
     # a summary made by an older version is left out, and said so, until it is rebuilt
     with central.app_context():
-        db.session.execute(update(C.ReportDay).where(C.ReportDay.booth_id == world.booth_b).values(schema=1))
+        for table in (C.ReportDay, C.ReportBooth):
+            db.session.execute(update(table).where(table.booth_id == world.booth_b).values(schema=1))
         db.session.commit()
     r = report(central)
     assert (r.units, r.stale, r.totals.visits) == (2, 1, 15)
@@ -429,6 +430,10 @@ def test_pages_roles_and_the_shareable_view(world, central, clock):
     bins = find(tables, "Referencias para confirmación por días")     # the day-bins chart's numbers: every test
     assert bins[1:] == [["≤ 14 días", "3", "2"], ["15–28 días", "2", "0"], ["> 28 días", "1", "2"]]
     assert html.count('class="chart"') == 4      # per day, cascade, day bins, hour of the day — each beside its table
+    # kits of three booths, per product: Determine used A 11 (2 wasted: V6's invalid, V9 closed out), B 3 (W3 closed
+    # out), C 2; each booth received 50
+    kits = find(tables, "Pruebas por producto")
+    assert ["Determine HIV-1/2", "3", "2026-09-25", "16", "3", "134"] in kits
 
     r = client.get("/central/dashboard", query_string={"event": str(world.march), "disease": "hiv"})
     rows = find(Tables(r.get_data(as_text=True)).tables, "De la prueba al tratamiento")
