@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -10,8 +10,8 @@ from sqlalchemy.orm import selectinload
 from booth.counseling.models import Counseling
 from booth.screening import algorithm
 from booth.screening.models import Screening
-from booth.screening.windows import TimerState
-from booth.settings.models import ClinicalSettings
+from booth.screening.windows import ReadWindow, TimerState
+from booth.settings.models import ClinicalSettings, KitProduct
 from booth.visits import services
 from booth.visits.models import Visit
 
@@ -118,15 +118,19 @@ def queue(session, booth_id, day: date, settings, now: datetime, include_closed:
 
 
 def timer_board(session, booth_id, now: datetime) -> list[dict]:
-    rows = session.execute(select(Screening, Visit.call_number).join(Visit).where(Visit.booth_id == booth_id,
-                                                                                   Screening.state == "running")
-                           .options(selectinload(Screening.product)).order_by(Screening.slot)).all()
+    """The booth's running devices by tray slot. ``screening`` is the device's row (``id``, ``visit_id`` …),
+    read as plain columns: the board is polled every 5 s by every tablet and holds up to a full tray."""
+    rows = session.execute(select(Screening.id, Screening.visit_id, Screening.slot, Screening.started_at,
+                                  Screening.read_from_s, Screening.read_until_s, Visit.call_number, KitProduct.name)
+                           .join(Visit, Visit.id == Screening.visit_id)
+                           .join(KitProduct, KitProduct.id == Screening.product_id)
+                           .where(Visit.booth_id == booth_id, Screening.state == "running")
+                           .order_by(Screening.slot)).all()
     out = []
-    for s, call_number in rows:  # the visit's call number only, not the whole visit row
-        w = s.read_window()
-        out.append({"screening": s, "slot": s.slot, "call_number": call_number, "product": s.product.name,
-                    "state": w.state(s.started_at, now).value, "opens_at": w.opens_at(s.started_at),
-                    "closes_at": w.closes_at(s.started_at),
-                    "to_open_s": int((w.opens_at(s.started_at) - now).total_seconds()),
-                    "to_close_s": int((w.closes_at(s.started_at) - now).total_seconds())})
+    for s in rows:
+        w = ReadWindow(timedelta(seconds=s.read_from_s), timedelta(seconds=s.read_until_s))  # Screening.read_window
+        opens, closes = w.opens_at(s.started_at), w.closes_at(s.started_at)
+        out.append({"screening": s, "slot": s.slot, "call_number": s.call_number, "product": s.name,
+                    "state": w.state(s.started_at, now).value, "opens_at": opens, "closes_at": closes,
+                    "to_open_s": int((opens - now).total_seconds()), "to_close_s": int((closes - now).total_seconds())})
     return out
