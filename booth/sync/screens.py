@@ -196,7 +196,11 @@ def _central_page(status=200, error=None, issued=None):
     from booth.events.models import Event
     from booth.sync import queries, services
 
-    events = db.session.query(Event).filter(Event.central_event_id.is_(None)).order_by(Event.day.desc()).all()
+    from booth.sync.models import SyncRecord
+
+    pushed = db.session.query(SyncRecord.record_id).filter(SyncRecord.kind == "event")
+    events = (db.session.query(Event).filter(Event.central_event_id.is_(None), Event.id.not_in(pushed))
+              .order_by(Event.day.desc()).all())   # central's own events: the ones nodes are linked to
     return render_template("sync/central.html", nodes=queries.nodes(db.session), events=events,
                            quarantine=services.open_quarantine(db.session), error=error, issued=issued,
                            timezones=("America/Mexico_City", "America/Monterrey", "America/Tijuana", "America/Cancun",
