@@ -188,11 +188,12 @@ def _insert_sql(conn, metadata, kind: R.Kind) -> tuple[str, list[str], frozenset
     if key not in _INSERT_SQL:
         quote = conn.dialect.identifier_preparer.quote
         cols = R.columns(metadata, kind)
-        # strings go in as text: the cast to varchar(n) on insert refuses (never cuts) a value too long
+        # strings go in as text: the cast to varchar(n) on insert refuses (never cuts) a value too long;
+        # the arrays travel in binary (%b): psycopg dumps them ~5× faster than as text
         types = ["TEXT" if isinstance(c.type, sa.String) else c.type.compile(dialect=conn.dialect) for c in cols]
         ledger = metadata.tables["sync_records"]
         sql = (f"WITH new AS (INSERT INTO {quote(kind.target)} ({', '.join(quote(c.name) for c in cols)}) "
-               f"SELECT * FROM unnest({', '.join(f'%s::{t}[]' for t in types)}) "
+               f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) "
                f"ON CONFLICT DO NOTHING RETURNING {quote('id')}), "
                f"owned AS (INSERT INTO {quote(ledger.name)} (kind, record_id, node_id, received_at) "
                f"SELECT %s, {quote('id')}, %s, %s FROM new) "
