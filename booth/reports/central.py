@@ -6,14 +6,14 @@ function, so central counts exactly what the booth counted. ``totals`` holds its
 vector of ints in a fixed order (``KEYS``: every test, disaggregation value, reason …; summing booth-days is
 adding vectors) plus a few open-ended ones (destinations, hours, the minutes histogram) and the kit lots;
 ``tables`` holds the day's exact tables as the exports suppress them (``exports.csv.unit_tables``);
-``referrals`` the ids of the day's referrals for confirmation, per test. Sync keeps it up to date:
+``referrals`` the linkage cascade of the day's referrals for confirmation, per test. Sync keeps it up to date:
 ``refresh_after(conn, kind, rows, now=…)``, called once per kind of a pushed batch in the merge's
 ``_after``, works out which booth-days the rows belong to (a visit's, a device's visit's, the day of a shift or a
 stock movement …) and recomputes exactly those, inside the batch's transaction (a crash leaves both or
 neither). ``refresh_all`` rebuilds every row (``flask --app wsgi central-reports rebuild``, after an upgrade
-that changes ``SUMMARY_SCHEMA``). What clinics record (``linkages``) changes without any sync and is read
-from its own table at request time (one row per referral a clinic acted on: a few per hundred visits), matched
-to the booth-days by the referral ids the summaries keep.
+that changes ``SUMMARY_SCHEMA``). What clinics record at central (``linkages``) changes without any sync: a
+flush hook on ``Linkage`` (``_linkage_written``) recomputes the cascade of that referral's booth-day and
+booth in the clinic's own transaction.
 
 **A central event** is ``coalesce(events.central_event_id, events.id)``: several booths' own event rows
 count as one event when their nodes are linked to the same central event.
@@ -46,7 +46,7 @@ from typing import Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy import func, or_, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from booth.events.models import Booth, Event
@@ -61,7 +61,7 @@ from booth.stock.models import SUPPLIES, Shift, StockMovement
 from booth.sync.models import NodeStaff
 from booth.visits.models import AGE_BANDS, BENEFICIARY, GENDERS, KEY_POPULATIONS, Visit
 
-SUMMARY_SCHEMA = 4          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
+SUMMARY_SCHEMA = 5          # bump when what a summary holds changes: ``refresh_all`` recomputes older rows
 DISEASES = indicators.DISEASES
 CONFIRMATION = {"hiv": ("hiv_confirmation", "discordant_lab"), "hcv": ("hcv_viral_load",),
                 "syphilis": ("syphilis_confirmation",)}
@@ -95,6 +95,10 @@ def touched_days(conn, kind: str, rows: Sequence[dict]) -> set[tuple]:
     if kind == "screening_result":
         ids = {r["screening_id"] for r in rows}
         visit_ids = set(conn.execute(select(Screening.visit_id).where(Screening.id.in_(ids))).scalars())
+        return _days_of_visits(conn, visit_ids)
+    if kind == "linkage":          # a clinic at a booth node recorded it (clinics at central: ``_linkage_written``)
+        ids = {r["referral_id"] for r in rows}
+        visit_ids = set(conn.execute(select(Referral.visit_id).where(Referral.id.in_(ids))).scalars())
         return _days_of_visits(conn, visit_ids)
     if kind == "shift":
         spans = [(r["booth_id"], r["started_at"], r["ended_at"] or r["started_at"]) for r in rows]
@@ -174,7 +178,7 @@ def refresh_days(conn, booth_days, *, now: datetime) -> int:
             t.tester_hours = _tester_hours(conn, booth_id, day, tz, now)
             conn.execute(sa.insert(table).values(
                 booth_id=booth_id, day=day, event_id=event_id, visits=t.visits, totals=encode(t),
-                tables=encode_tables(unit_tables(t)), referrals=_confirmation_referrals(conn, booth_id, day),
+                tables=encode_tables(unit_tables(t)), referrals=cascade_stats(conn, booth_id, day),
                 schema=SUMMARY_SCHEMA, refreshed_at=now))
     for booth_id in sorted({b for b, _d in booth_days}, key=str):
         _refresh_booth(conn, booth_id)
@@ -194,11 +198,8 @@ def _refresh_booth(conn, booth_id) -> None:
     docs = [(day, json.loads(doc) if isinstance(doc, str) else doc) for day, _e, doc, _r, _at in rows]
     merged = merge_docs([(booth_id, day, doc) for day, doc in docs])
     merged["days"] = [[day.isoformat()] + day_counts(doc) for day, doc in docs]
-    referrals: dict = {}
-    for day, _e, _doc, refs, _at in rows:
-        refs = json.loads(refs) if isinstance(refs, str) else (refs or {})
-        for disease, ids in refs.items():
-            referrals.setdefault(disease, []).append([day.isoformat(), ids])
+    referrals = merge_stats([json.loads(refs) if isinstance(refs, str) else (refs or {})
+                             for _day, _e, _doc, refs, _at in rows])
     conn.execute(sa.insert(table).values(
         booth_id=booth_id, event_id=rows[-1][1], first_day=rows[0][0], last_day=rows[-1][0], days=len(rows),
         totals=merged, referrals=referrals, schema=SUMMARY_SCHEMA, refreshed_at=min(r[4] for r in rows)))
@@ -227,16 +228,69 @@ def refresh_all(conn, *, now: datetime, only_stale: bool = False) -> int:
     return n
 
 
-def _confirmation_referrals(conn, booth_id, day: date) -> dict[str, list[str]]:
-    """disease → ids (text) of the day's referrals for confirmation that were not cancelled."""
+def cascade_stats(conn, booth_id, day: date) -> dict:
+    """The day's referrals for confirmation (cancelled ones left out) and what clinics recorded on them:
+    disease → [referred, confirmed, [[days test → arrival, referrals] …], [[days test → treatment, …] …]]."""
     reason_of = {r: d for d, reasons in CONFIRMATION.items() for r in reasons}
-    out: dict[str, list[str]] = {}
-    for rid, reason in conn.execute(
-            select(sa.cast(Referral.id, sa.String), Referral.reason).join(Visit, Visit.id == Referral.visit_id)
+    out: dict = {}
+    for reason, arrived_on, result, treated_on in conn.execute(
+            select(Referral.reason, Linkage.arrived_on, Linkage.confirm_result, Linkage.treatment_started_on)
+            .join(Visit, Visit.id == Referral.visit_id).outerjoin(Linkage, Linkage.referral_id == Referral.id)
             .where(Visit.booth_id == booth_id, Visit.day == day, Referral.status != "cancelled",
-                   Referral.reason.in_(reason_of)).order_by(Referral.id)):
-        out.setdefault(reason_of[reason], []).append(str(rid))
-    return out
+                   Referral.reason.in_(reason_of))):
+        stats = out.setdefault(reason_of[reason], [0, 0, {}, {}])
+        stats[0] += 1
+        stats[1] += result in CONFIRMED
+        if arrived_on is not None:
+            k = (arrived_on - day).days
+            stats[2][k] = stats[2].get(k, 0) + 1
+        if treated_on is not None:
+            k = (treated_on - day).days
+            stats[3][k] = stats[3].get(k, 0) + 1
+    return {d: [r, c, sorted(a.items()), sorted(t.items())] for d, (r, c, a, t) in out.items()}
+
+
+def merge_stats(many: Sequence[dict]) -> dict:
+    """Several ``cascade_stats`` added up."""
+    acc: dict = {}
+    for stats in many:
+        for disease, (referred, confirmed, arrival, treatment) in stats.items():
+            a = acc.setdefault(disease, [0, 0, {}, {}])
+            a[0] += referred
+            a[1] += confirmed
+            for k, n in arrival:
+                a[2][k] = a[2].get(k, 0) + n
+            for k, n in treatment:
+                a[3][k] = a[3].get(k, 0) + n
+    return {d: [r, c, sorted(a.items()), sorted(t.items())] for d, (r, c, a, t) in acc.items()}
+
+
+def refresh_cascade(conn, referral_id) -> None:
+    """A clinic recorded something on a referral: recompute the cascade of its booth-day and of its booth
+    (only where they are summarised: on a booth node, and before sync brings the day, nothing happens)."""
+    found = conn.execute(select(Visit.booth_id, Visit.day).join(Referral, Referral.visit_id == Visit.id)
+                         .where(Referral.id == referral_id)).first()
+    if found is None:
+        return
+    booth_id, day = found
+    days, booths = ReportDay.__table__, ReportBooth.__table__
+    done = conn.execute(sa.update(days).where(days.c.booth_id == booth_id, days.c.day == day,
+                                              days.c.schema == SUMMARY_SCHEMA)
+                        .values(referrals=cascade_stats(conn, booth_id, day)))
+    if not done.rowcount:
+        return
+    stats = [json.loads(r) if isinstance(r, str) else (r or {}) for r in conn.execute(
+        select(days.c.referrals).where(days.c.booth_id == booth_id, days.c.schema == SUMMARY_SCHEMA)).scalars()]
+    conn.execute(sa.update(booths).where(booths.c.booth_id == booth_id).values(referrals=merge_stats(stats)))
+
+
+@event.listens_for(Linkage, "after_insert")
+@event.listens_for(Linkage, "after_update")
+def _linkage_written(_mapper, connection, target) -> None:
+    """The flush hook: a linkage written through the ORM (the clinic screens) updates the summaries in the same
+    transaction. Registered when this module is imported: at central (the dashboard's blueprint, the sync
+    merge), never on a booth node."""
+    refresh_cascade(connection, target.referral_id)
 
 
 def _tester_hours(conn, booth_id, day: date, tz_name: str, now: datetime) -> float:
@@ -554,7 +608,7 @@ class Unit:
     event_id: uuid.UUID          # the central event
     refreshed_at: datetime
     totals: dict                 # ``encode``d (exact view) or None
-    referrals: dict              # disease → ids of referrals for confirmation
+    referrals: dict              # ``cascade_stats``
     tables: dict | None = None   # ``encode_tables``d (shareable view) or None
 
     def count(self, *key) -> int:
@@ -658,67 +712,18 @@ def _bins(days: Counter) -> dict[str, int]:
     return out
 
 
-def linkage_map(session, referral_ids: Sequence[str]) -> dict[str, tuple]:
-    """referral id (text) → (arrival day, confirmed, treatment day) of the referrals a clinic has recorded
-    something on; days as ordinals (``date.toordinal``). ``linkages`` is small (a row per referral a clinic acted on): a few thousand ids
-    are looked up by its unique index, more are matched against the whole table."""
-    def ordinal(column):                   # date - date is a number of days in PostgreSQL; 0001-01-01 is ordinal 1
-        return sa.type_coerce(column - sa.literal(date(1, 1, 1)), sa.Integer) + 1
-
-    q = select(sa.cast(Linkage.referral_id, sa.String), ordinal(Linkage.arrived_on),
-               Linkage.confirm_result.in_(CONFIRMED), ordinal(Linkage.treatment_started_on))
-    if len(referral_ids) <= 5000:
-        if not referral_ids:
-            return {}
-        q = q.where(Linkage.referral_id.in_([uuid.UUID(r) for r in referral_ids]))
-    else:
-        q = q.where(or_(Linkage.arrived_on.is_not(None), Linkage.confirm_result.is_not(None),
-                        Linkage.treatment_started_on.is_not(None)))
-    return {rid: (a, bool(c), t) for rid, a, c, t in session.connection().execute(q).all()}
-
-
-def referral_items(units: Sequence[Unit]) -> list[tuple]:
-    """(booth id, day, disease, referral ids) of booth-days."""
-    return [(u.booth_id, u.day, disease, ids) for u in units for disease, ids in u.referrals.items()]
-
-
-def linkage_of(session, items: Sequence[tuple]) -> dict:
-    """(booth id, day) → disease → (referred, confirmed, days test → arrival, days test → treatment) for the
-    referrals for confirmation of each booth-day (``items`` as ``referral_items``; days as Counters)."""
-    links = linkage_map(session, [rid for _b, _d, _disease, ids in items for rid in ids])
-    out: dict = {}
-    for booth_id, day, disease, ids in items:
-        confirmed, arrival, treatment = 0, Counter(), Counter()
-        test_day = day.toordinal()
-        for rid in ids:
-            link = links.get(rid)
-            if link is None:
-                continue
-            arrived_on, is_confirmed, treated_on = link
-            if arrived_on is not None:
-                arrival[arrived_on - test_day] += 1
-            confirmed += is_confirmed
-            if treated_on is not None:
-                treatment[treated_on - test_day] += 1
-        out.setdefault((booth_id, day), {})[disease] = (len(ids), confirmed, arrival, treatment)
-    return out
-
-
-def cascades(totals: DailyTotals, linkage: dict, diseases: Sequence[str]) -> list[Cascade]:
+def cascades(totals: DailyTotals, stats: dict, diseases: Sequence[str]) -> list[Cascade]:
+    """The cascade per test: tested and reactive from the totals, the rest from ``merge_stats``."""
     out = {d: Cascade(d) for d in diseases}
     for d in totals.diseases:
         if d.disease in out:
             out[d.disease].tested, out[d.disease].reactive = d.tested, d.reactive + d.discordant
-    for per in linkage.values():
-        for disease, (referred, confirmed, arrival, treatment) in per.items():
-            c = out.get(disease)
-            if c is None:
-                continue
-            c.referred += referred
-            c.confirmed += confirmed
-            c.arrival_days.update(arrival)
-            c.treatment_days.update(treatment)
-    for c in out.values():
+    for disease, (referred, confirmed, arrival, treatment) in stats.items():
+        c = out.get(disease)
+        if c is None:
+            continue
+        c.referred, c.confirmed = referred, confirmed
+        c.arrival_days, c.treatment_days = Counter(dict(arrival)), Counter(dict(treatment))
         c.arrived, c.treated = sum(c.arrival_days.values()), sum(c.treatment_days.values())
     return [out[d] for d in diseases]
 
@@ -791,7 +796,7 @@ class Part:
     days: int
     refreshed_at: datetime
     totals: dict                 # ``encode``d or ``merge_docs``ed
-    referrals: list              # ``referral_items``
+    referrals: dict              # ``cascade_stats`` (``merge_stats`` of a booth's days)
     series: list                 # [day, visits, tested, reactive per test …] per day
 
 
@@ -809,10 +814,8 @@ def load_booths(session, f: Filters) -> list[Part]:
     for b, first, last, days, at, doc, refs in session.connection().execute(q).all():
         doc = json.loads(doc) if isinstance(doc, str) else doc
         refs = json.loads(refs) if isinstance(refs, str) else refs
-        items = [(b, date.fromisoformat(day), disease, ids) for disease, per_day in refs.items()
-                 for day, ids in per_day]
         series = [[date.fromisoformat(row[0])] + row[1:] for row in doc["days"]]
-        out.append(Part(b, first, last, days, at, doc, items, series))
+        out.append(Part(b, first, last, days, at, doc, refs or {}, series))
     return out
 
 
@@ -822,11 +825,11 @@ def exact(session, f: Filters, *, now: datetime) -> Report:
     if f.date_from is None and f.date_to is None:
         parts = load_booths(session, f)
     else:
-        parts = [Part(u.booth_id, u.day, u.day, 1, u.refreshed_at, u.totals, referral_items([u]),
+        parts = [Part(u.booth_id, u.day, u.day, 1, u.refreshed_at, u.totals, u.referrals,
                       [[u.day] + day_counts(u.totals)]) for u in load_units(session, f)]
     totals = totals_from(merge_docs([(p.booth_id, p.last_day, p.totals) for p in parts]), now=now)
     diseases = f.diseases([d.disease for d in totals.diseases])
-    linkage = linkage_of(session, [item for p in parts for item in p.referrals])
+    stats = merge_stats([p.referrals for p in parts])
     per_day: dict[date, DayRow] = {}
     per_booth: dict = {}
     for p in parts:
@@ -840,7 +843,7 @@ def exact(session, f: Filters, *, now: datetime) -> Report:
             b.tested += tested
             for d, n in zip(DISEASES, reactive):
                 b.reactive[d] += n
-    return Report(f, sum(p.days for p in parts), totals, diseases, cascades(totals, linkage, diseases),
+    return Report(f, sum(p.days for p in parts), totals, diseases, cascades(totals, stats, diseases),
                   [per_day[d] for d in sorted(per_day)], list(per_booth.values()),
                   min((p.first_day for p in parts), default=None), max((p.last_day for p in parts), default=None),
                   min((p.refreshed_at for p in parts), default=None), stale_units(session, f))
@@ -880,9 +883,10 @@ class SharedReport:
     stale: int = 0
 
 
-def _bin_list(days: Counter) -> list[int]:
+def _bin_list(days) -> list[int]:
+    """[[days, referrals] …] → referrals per day bin."""
     out = [0, 0, 0]
-    for d, n in days.items():
+    for d, n in days:
         out[BINS.index(day_bin(d))] += n
     return out
 
@@ -901,13 +905,12 @@ def shared(session, f: Filters, *, threshold: int) -> SharedReport:
     # the cascade: tested, reactive and referred are the very values the tables above publish; arrival and
     # treatment (each split into the three day bins, one linked table per booth-day) and confirmation are
     # suppressed per booth-day with the same functions, then united
-    linkage = linkage_of(session, referral_items(units))
-    nothing = (0, 0, Counter(), Counter())
+    nothing = (0, 0, (), ())
     out = []
     for d in diseases:
         arrivals, treatments, confirmed = [], [], []
         for u in units:
-            _referred, c, arrival, treatment = linkage.get((u.booth_id, u.day), {}).get(d, nothing)
+            _referred, c, arrival, treatment = u.referrals.get(d, nothing)
             a, t = _bin_list(arrival), _bin_list(treatment)
             confirmed.append(sup.suppress([[c]], threshold=threshold, row_totals=False, col_totals=False).cells[0][0])
             arrivals.append(sup.suppress_linked([a], threshold=threshold))
