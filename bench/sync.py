@@ -117,6 +117,41 @@ class Scratch:
 
 # ---------------------------------------------------------------- central as a real process
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU time of a process so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CPU:
+    """CPU seconds spent by this process, another process and the PostgreSQL backends of a database while a
+    block runs: on a machine shared with other work, these do not stretch with the load as wall time does."""
+
+    def __init__(self, scratch: "Scratch", other: int | None = None):
+        self.scratch, self.other = scratch, other
+
+    def backends(self) -> dict[int, float]:
+        with psycopg.connect(self.scratch.admin, autocommit=True) as conn:
+            pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                               (self.scratch.name,))]
+        return {pid: cpu_s(pid) for pid in pids}
+
+    def __enter__(self):
+        pg = self.backends()
+        self.t0 = (pg, cpu_s(self.other) if self.other else 0.0, time.process_time())
+        return self
+
+    def __exit__(self, *exc):
+        pg, other, own = self.t0
+        self.own_s = time.process_time() - own
+        self.other_s = (cpu_s(self.other) - other) if self.other else 0.0
+        self.pg_s = sum(v - pg.get(pid, 0.0) for pid, v in self.backends().items())
+
+
 def status_kb(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -126,7 +161,7 @@ def status_kb(pid: int, key: str) -> int:
 
 
 # --no-dashboard-refresh (a diagnosis, not the product): central without the dashboard's per-batch summary refresh
-WITHOUT_REFRESH = ("import sys, booth.reports.central as c; c.refresh_after = lambda *a, **k: 0; "
+WITHOUT_REFRESH = ("import sys, booth.reports.central as c; c.refresh_days = lambda *a, **k: 0; "
                    "from booth.serve import main; sys.exit(main())")
 
 
@@ -357,13 +392,14 @@ def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -
             for table, cols, rows in catalogue:
                 cur.executemany(insert_sql(table, cols), rows)
         conn.commit()
-        t0 = time.perf_counter()
-        with conn.cursor() as cur:
-            for table, cols, rows in tables:
-                if rows:
-                    cur.executemany(insert_sql(table, cols), rows)
-        conn.commit()
-        rows_s = time.perf_counter() - t0
+        with CPU(scratch) as cpu:
+            t0 = time.perf_counter()
+            with conn.cursor() as cur:
+                for table, cols, rows in tables:
+                    if rows:
+                        cur.executemany(insert_sql(table, cols), rows)
+            conn.commit()
+            rows_s = time.perf_counter() - t0
         # the ledger rows the sync writes beside them (kind, id, node, received_at), for scale
         now = datetime.now(timezone.utc)
         nodes = [new_id() for _ in range(n_nodes)]
@@ -380,6 +416,7 @@ def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -
         conn.commit()
         ledger_s = time.perf_counter() - t0
     return {"executemany_s": rows_s, "executemany_ledger_s": ledger_s,
+            "cpu": {"client_s": cpu.own_s, "postgres_s": cpu.pg_s},
             "rows": sum(len(rows) for _t, _c, rows in tables)}
 
 
@@ -396,7 +433,7 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
         held = [held_counts(a) for a in apps]
         idle = central.rss_mb()
         reports, per_node = [], []
-        with central.sample():
+        with central.sample(), CPU(scratch, central.proc.pid) as cpu:
             t0 = time.perf_counter()
             for app in apps:
                 t1 = time.perf_counter()
@@ -412,7 +449,8 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
             scratch.drop()
     return {"nodes": [Path(a.instance_path).parent for a in apps], "sync_s": sync_s, "per_node_s": per_node, "central_rss_mb": peak, "central_idle_rss_mb": idle,
             "central_after_rss_mb": after, "batches": sum(r.batches for r in reports),
-            "retries": sum(r.retries for r in reports), "check": check, "held": held}
+            "retries": sum(r.retries for r in reports), "check": check, "held": held,
+            "cpu": {"booth_s": cpu.own_s, "central_s": cpu.other_s, "postgres_s": cpu.pg_s}}
 
 
 def phase_faulty(work: Path, base_url: str, pristine: list[Path], batch: int, attempts: int, keep: bool,
@@ -506,6 +544,11 @@ def main() -> int:
         ratio = direct["sync_s"] / plain["executemany_s"]
         print(f"executemany: {plain['rows']:,} rows in {plain['executemany_s']:.1f} s "
               f"(+ ledger rows {plain['executemany_ledger_s']:.1f} s); ratio {ratio:.2f} (goal ≤ 4)", flush=True)
+        sync_cpu, plain_cpu = direct["cpu"], plain["cpu"]
+        cpu_ratio = sum(sync_cpu.values()) / sum(plain_cpu.values())
+        print(f"CPU: sync booth {sync_cpu['booth_s']:.1f} s + central {sync_cpu['central_s']:.1f} s + PostgreSQL "
+              f"{sync_cpu['postgres_s']:.1f} s; executemany client {plain_cpu['client_s']:.1f} s + PostgreSQL "
+              f"{plain_cpu['postgres_s']:.1f} s; ratio {cpu_ratio:.2f}", flush=True)
 
         faulty = None
         if not args.no_faulty:
@@ -527,6 +570,8 @@ def main() -> int:
            "nodes": args.nodes, "visits": c["central_visits"], "records": c["records"], "batch": args.batch,
            "sync_ok": c["ok"], "executemany_ledger_s": round(plain["executemany_ledger_s"], 2),
            "dashboard_refresh": not args.no_dashboard_refresh,
+           "sync_cpu_s": {k: round(v, 1) for k, v in sync_cpu.items()},
+           "executemany_cpu_s": {k: round(v, 1) for k, v in plain_cpu.items()}, "cpu_ratio": round(cpu_ratio, 2),
            "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
     if faulty is not None:
         fc = faulty["check"]
