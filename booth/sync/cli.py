@@ -163,7 +163,8 @@ def _offset_note(offset: int) -> str:
 
 
 @sync_cli.command("push")
-@click.option("--batch", "batch_size", default=500, show_default=True, type=click.IntRange(1, 2000))
+@click.option("--batch", "batch_size", default=None, type=click.IntRange(1, 2000),
+              help="Records per request (default: booth.sync.outbox.BATCH).")
 @click.option("--json", "as_json", is_flag=True, help="Print the push report as one JSON line.")
 def push(batch_size, as_json):
     """Send every record central has not acknowledged yet, in batches, oldest first (resumable)."""
@@ -177,7 +178,8 @@ def push(batch_size, as_json):
             click.echo(f"\r{r.sent}/{r.total} records sent", nl=False, err=True)
 
     try:
-        report = node.push(db.session, transport, progress=progress, batch_size=batch_size)
+        report = node.push(db.session, transport, progress=progress,
+                           **({"batch_size": batch_size} if batch_size else {}))
     except node.PushFailed as e:
         client.save_state(current_app.instance_path, state)
         raise click.ClickException(f"push stopped after {e.report.sent} of {e.report.total} records: {e}. "
