@@ -3,13 +3,13 @@
 **Summary per booth and day.** A million visits are a few hundred booth-days, so central keeps one row per
 booth and local day (``report_days``): ``indicators.daily_totals`` of that day — the booth dashboard's own
 function, so central counts exactly what the booth counted. ``totals`` holds its additive counts as one
-vector of ints in a fixed order (``KEYS``: every test, disaggregation value, reason …; summing booth-days is
-adding vectors) plus a few open-ended ones (destinations, hours, the minutes histogram) and the kit lots;
+vector of ints in a fixed order (``KEYS``: every test, disaggregation value, reason, hour …; summing booth-days
+is adding vectors) plus open-ended counts (destinations), the arrival → result histogram and the kit lots;
 ``tables`` holds the day's exact tables as the exports suppress them (``exports.csv.unit_tables``);
 ``referrals`` the linkage cascade of the day's referrals for confirmation, per test. Sync keeps it up to date:
-``refresh_after(conn, kind, rows, now=…)``, called once per kind of a pushed batch in the merge's
-``_after``, works out which booth-days the rows belong to (a visit's, a device's visit's, the day of a shift or a
-stock movement …) and recomputes exactly those, inside the batch's transaction (a crash leaves both or
+the merge asks ``touched_days(conn, kind, rows)`` for each kind of a pushed batch which booth-days the rows
+belong to (a visit's, a device's visit's, the day of a shift or a stock movement …) and calls
+``refresh_days(conn, booth_days, now=…)`` once for the batch, inside its transaction (a crash leaves both or
 neither). ``refresh_all`` rebuilds every row (``flask --app wsgi central-reports rebuild``, after an upgrade
 that changes ``SUMMARY_SCHEMA``). What clinics record at central (``linkages``) changes without any sync: a
 flush hook on ``Linkage`` (``_linkage_written``) recomputes the cascade of that referral's booth-day and
@@ -76,15 +76,6 @@ def day_bin(days: int) -> str:
 
 
 # ================================================================= keeping the summaries up to date (sync)
-
-def refresh_after(conn, kind: str, rows: Sequence[dict], *, now: datetime) -> int:
-    """Sync's hook: recompute the booth-days that ``rows`` (decoded records of ``kind`` just inserted or
-    updated at central) belong to. Returns how many booth-days were recomputed."""
-    if not rows:
-        return 0
-    days = touched_days(conn, kind, rows)
-    return refresh_days(conn, days, now=now) if days else 0
-
 
 def touched_days(conn, kind: str, rows: Sequence[dict]) -> set[tuple]:
     """The (booth id, local day) pairs whose totals may change with these rows (only days with visits)."""
