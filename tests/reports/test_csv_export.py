@@ -171,3 +171,29 @@ def test_cli_refuses_bad_options(two_days, tmp_path):
     assert r.exit_code != 0 and "no event" in r.output
     r = runner.invoke(args=["export", "csv", "--out", out, "--from", "2026-06-28", "--to", "2026-06-27"])
     assert r.exit_code != 0
+
+
+def test_a_range_never_moves_which_cell_a_booth_day_hides():
+    """Which complement a booth-day hides is decided on that day's own values: a day whose age bands another
+    day of the range lacks does not change it (found by the central dashboard's review). Every number the range
+    publishes is then a sum of numbers the single days publish."""
+    from booth.reports import suppression as sup
+    from booth.reports.exports.csv import UnitTables, published_rows
+
+    def day(bands: dict) -> UnitTables:
+        total = sum(bands.values())
+        return UnitTables(linked={"visits": {"age_band": dict(bands), "beneficiary": {"yes": total}}})
+
+    a = day({"20-24": 5, "25-29": 50})
+    b = day({"25-29": 40, "30-34": 60})
+    alone = {(i, d): v for i, d, v in published_rows([a], threshold=10)}
+    assert alone[("visits", "age_band=20-24")] is sup.SMALL and alone[("visits", "age_band=25-29")] is sup.HIDDEN
+    both = {(i, d): v for i, d, v in published_rows([a, b], threshold=10)}
+    # day a hides 25–29 whatever else is in the range, so the union cannot publish it
+    assert both[("visits", "age_band=25-29")] is sup.HIDDEN
+    assert both[("visits", "total")] is sup.HIDDEN
+    alone_b = {(i, d): v for i, d, v in published_rows([b], threshold=10)}
+    for key, value in both.items():
+        if sup.is_number(value) and key[1] != "total":
+            parts = [alone.get(key, 0), alone_b.get(key, 0)]
+            assert all(sup.is_number(p) for p in parts) and sum(parts) == value, key

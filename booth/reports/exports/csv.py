@@ -94,8 +94,12 @@ def _labels(units: list[UnitTables]):
         free.extend(k for k in u.free if k not in free)
     for splits in linked.values():
         for values in splits.values():
-            values.sort(key=lambda v: (v is None, str(v)))
+            values.sort(key=_value_order)
     return linked, diseases, free
+
+
+def _value_order(v):
+    return v is None, str(v)
 
 
 def published_rows(units: list[UnitTables], *, threshold: int = sup.DEFAULT_THRESHOLD) -> list[tuple]:
@@ -106,9 +110,16 @@ def published_rows(units: list[UnitTables], *, threshold: int = sup.DEFAULT_THRE
     published: dict = {}
     for measure, splits in linked.items():
         names = list(splits)
-        per_unit = [sup.suppress_linked(
-            [[u.linked.get(measure, {}).get(s, {}).get(v, 0) for v in splits[s]] for s in names], threshold=threshold)
-            for u in units]
+        # each unit is suppressed on its own values only (never on values another unit of the range brings
+        # in as zeros: that would move which cell it hides), then laid out on the union, absent values 0
+        per_unit = []
+        for u in units:
+            own = [sorted(u.linked.get(measure, {}).get(s, {}), key=_value_order) for s in names]
+            pub_u = sup.suppress_linked([[u.linked[measure][s][v] for v in own[i]] for i, s in enumerate(names)],
+                                        threshold=threshold)
+            laid_out = [[dict(zip(own[i], pub_u.partitions[i])).get(v, 0) for v in splits[s]]
+                        for i, s in enumerate(names)]
+            per_unit.append(sup.Linked(laid_out, pub_u.total))
         pub = sup.combine_linked(per_unit)
         published[(measure, "total")] = pub.total
         rows.append((measure, "total", pub.total))
