@@ -5,7 +5,8 @@ during the push; then the same 10,000 visits through the fault-injecting proxy.
 Run from the repository root with the project's virtualenv (PostgreSQL needed)::
 
     TEST_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test \\
-        .venv/bin/python bench/sync.py [--nodes 5] [--visits 2000] [--batch 500] [--cache DIR] [--no-faulty]
+        .venv/bin/python bench/sync.py [--nodes 5] [--visits 2000] [--batch 1000] [--cache DIR] [--no-faulty] \\
+        [--no-dashboard-refresh] [--keep]
 
 Nothing in ``instance/`` is touched. PostgreSQL is reached through ``TEST_DATABASE_URL`` (its database is
 not used: the script drops and creates scratch databases of its own, ``vinculo_bench_sync``,
@@ -21,7 +22,8 @@ not used: the script drops and creates scratch databases of its own, ``vinculo_b
    URL CODE`` on the booth) — not timed.
 3. **Sync** (``sync_s``): the nodes push one after the other, in this process, with ``booth.sync.node.push``
    (what ``flask sync push`` runs: read the outbox, encode, sign, POST, write the acknowledgements in the
-   booth's SQLite), batch size ``--batch`` (the CLI default is 500). ``sync_s`` is the wall time from the first
+   booth's SQLite), batch size ``--batch`` (default ``outbox.BATCH``, what ``node.push`` and the sync screen use;
+   ``flask sync push --batch`` has its own default). ``sync_s`` is the wall time from the first
    node's first read to the last node's last acknowledgement. Afterwards it checks, per kind, central's ledger
    count against the rows the nodes hold, central's visits, that every node's receipt matches and that no
    record is pending, quarantined or deferred.
@@ -33,6 +35,11 @@ not used: the script drops and creates scratch databases of its own, ``vinculo_b
    the commit are timed (the rows are read and converted first); the kit catalogue the kit lots point to is
    inserted before the clock starts. ``ratio`` = ``sync_s / executemany_s`` (goal ≤ 4). For scale it also
    times the same plain insert of the ledger rows the sync writes beside them (``executemany_ledger_s``).
+   **CPU** (``sync_cpu_s``, ``executemany_cpu_s``, ``cpu_ratio``): user + system seconds of this process (the
+   booth side), of central's process and of the PostgreSQL backends of each scratch database while the push or
+   the inserts run (``/proc``): on a machine shared with other work they stretch less than wall time.
+   ``--no-dashboard-refresh`` (a diagnosis) serves central with ``booth.reports.central.refresh_days`` replaced
+   by a no-op, to see what the dashboard summaries the merge refreshes after every batch cost.
 5. **Bad network** (unless ``--no-faulty``): fresh copies of the nodes, a third empty database and central
    process, and ``tests/sync/faulty_proxy.py`` between them (drops 20 % of requests, drops 20 % of responses,
    duplicates 10 %); the nodes push at the same time, one thread each, with the real back-off (jitter,
@@ -447,9 +454,10 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
         central.stop()
         if not keep:
             scratch.drop()
-    return {"nodes": [Path(a.instance_path).parent for a in apps], "sync_s": sync_s, "per_node_s": per_node, "central_rss_mb": peak, "central_idle_rss_mb": idle,
-            "central_after_rss_mb": after, "batches": sum(r.batches for r in reports),
-            "retries": sum(r.retries for r in reports), "check": check, "held": held,
+    return {"nodes": [Path(a.instance_path).parent for a in apps], "sync_s": sync_s, "per_node_s": per_node,
+            "central_rss_mb": peak, "central_idle_rss_mb": idle, "central_after_rss_mb": after,
+            "batches": sum(r.batches for r in reports), "retries": sum(r.retries for r in reports),
+            "check": check, "held": held,
             "cpu": {"booth_s": cpu.own_s, "central_s": cpu.other_s, "postgres_s": cpu.pg_s}}
 
 

@@ -23,9 +23,10 @@ def records_of(booth) -> list[dict]:
 
 
 def a_node(central):
+    now = central.config["CLOCK"].now()
     with central.app_context():
-        node, code = services.register_node(db.session, name="Módulo M", now=central.config["CLOCK"].now())
-        services.enroll_node(db.session, code=code, node_id=None, referral_key="ab" * 32, now=central.config["CLOCK"].now())
+        node, code = services.register_node(db.session, name="Módulo M", now=now)
+        services.enroll_node(db.session, code=code, node_id=None, referral_key="ab" * 32, now=now)
         db.session.commit()
         return node.id
 
