@@ -8,7 +8,7 @@ from booth.screening.models import Screening, ScreeningResult  # noqa: F401
 from booth.settings.models import ClinicalSettings, KitProduct  # noqa: F401
 from booth.stock.models import KitLot, QcRun, Shift, StockMovement, TemperatureLog  # noqa: F401
 from booth.visits.models import Consent, DayClosure, Visit  # noqa: F401
-from booth.reports.models import ReportBooth, ReportDay  # noqa: F401
+from booth.reports.models import ReportBooth, ReportDay, ReportPending  # noqa: F401
 from booth.referrals.models import (Destination, Linkage, ProvisionalArrival, Referral,  # noqa: F401
                                     RoutingRule, StaffDestination)
 from booth.sync.models import (NodeStaff, SyncAck, SyncNode, SyncNonce, SyncPurged,  # noqa: F401

@@ -54,7 +54,7 @@ def _filters():
 def _form_context(f, bad_field):
     events, booths = central.options(db.session)
     return {"f": f, "bad_field": bad_field, "events": events, "booths": booths, "diseases": central.DISEASES,
-            "disease_names": disease_names()}
+            "disease_names": disease_names(), "pending": 0 if bad_field else central.pending_units(db.session, f)}
 
 
 @bp.get("/central/dashboard")

@@ -45,3 +45,14 @@ class ReportBooth(db.Model):
     referrals: Mapped[dict] = mapped_column(JSON)    # disease → [[day, [referral ids]], …]
     schema: Mapped[int]
     refreshed_at: Mapped[datetime]                   # the oldest of its days' summaries
+
+
+class ReportPending(db.Model):
+    """Booth-days a push changed whose summary is not recomputed yet: the merge notes them batch by batch and
+    the summaries are recomputed once, when the node says its push is over (its last batch, its receipt, the
+    end of a bundle), or by ``flask central-reports rebuild``; the dashboard says how many are waiting."""
+
+    __tablename__ = "report_pending"
+    booth_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("booths.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    since: Mapped[datetime]

@@ -59,8 +59,9 @@ def decode_batch(metadata, payload) -> list[tuple[R.Kind, dict, dict | None]]:
     """Validate the whole batch first: [(kind, decoded row, canonical record)] in push order, or BatchError.
     The canonical record (what digests compare) is left ``None`` here: ``apply`` encodes it only for the
     records it has to compare with a copy central already holds."""
-    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list):
-        raise BatchError('Send a JSON object {"records": [{"kind": …, "row": {…}}, …]}.')
+    if not isinstance(payload, dict) or not isinstance(payload.get("records"), list) \
+            or not set(payload) <= {"records", "last"} or not isinstance(payload.get("last", False), bool):
+        raise BatchError('Send a JSON object {"records": [{"kind": …, "row": {…}}, …], "last": true|false}.')
     items = payload["records"]
     if len(items) > MAX_BATCH:
         raise BatchError(f"At most {MAX_BATCH} records per batch.")
@@ -96,7 +97,7 @@ def _decoders(metadata):
 
 def apply(session, metadata, node, decoded, *, now: datetime) -> Outcome:
     """Apply a decoded batch for ``node`` (a SyncNode) inside the caller's transaction."""
-    from booth.reports.central import refresh_days
+    from booth.reports.central import mark_pending
 
     out = Outcome()
     conn = session.connection()
@@ -106,10 +107,10 @@ def apply(session, metadata, node, decoded, *, now: datetime) -> Outcome:
     touched: set = set()
     for name in sorted(by_kind, key=R.ORDER.__getitem__):
         touched |= _apply_kind(conn, metadata, node, R.BY_NAME[name], by_kind[name], now, out)
-    # the central dashboard's summary of each booth-day the batch touched, once for all its kinds
-    # (booth/reports/central.py)
+    # the central dashboard's summary of each booth-day the batch touched: noted here, recomputed once when the
+    # node's push is over (booth.sync.services: its last batch, its receipt, the end of a bundle)
     if touched:
-        refresh_days(conn, touched, now=now)
+        mark_pending(conn, touched, now=now)
     return out
 
 

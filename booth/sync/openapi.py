@@ -66,7 +66,10 @@ def build(app, metadata) -> dict:
                         "row": {"$ref": f"#/components/schemas/Row_{k.name}"}}} for k in R.KINDS]})
     spec.components.schema("Batch", {"type": "object", "additionalProperties": False, "required": ["records"],
                                      "properties": {"records": {"type": "array", "maxItems": merge.MAX_BATCH,
-                                                                "items": {"$ref": "#/components/schemas/Record"}}}})
+                                                                "items": {"$ref": "#/components/schemas/Record"}},
+                                                    "last": {"type": "boolean", "description":
+                                                             "the push's last batch: central then recomputes the "
+                                                             "dashboard summaries of the booth-days it changed"}}})
     entry = {"type": "array", "items": {"type": "array", "minItems": 4, "maxItems": 4}}
     spec.components.schema("PushResult", {"type": "object", "required": ["acked", "quarantined", "deferred"],
                                           "properties": {"acked": entry, "quarantined": entry, "deferred": entry}})

@@ -178,16 +178,19 @@ def push(session, metadata, transport, *, now: Callable[[], datetime], batch_siz
     answered = None      # (the previous batch, central's reply): its acknowledgements are not written yet
     while batch or answered:
         reply = None
+        following = []
         if batch:
-            reply = _in_background(send, transport, "push", {"records": batch}, sleep=sleep, rng=rng,
-                                   attempts=attempts, report=report)
+            # read the next batch first, so this one can say whether it is the last (central then recomputes
+            # its dashboard summaries once, not after every batch)
+            following = next_batch(session, metadata, cursors, batch_size)
+            session.rollback()
+            reply = _in_background(send, transport, "push", {"records": batch, "last": not following},
+                                   sleep=sleep, rng=rng, attempts=attempts, report=report)
         if answered:
             _acknowledge(session, metadata, *answered, now=now(), report=report, progress=progress)
             answered = None
         if reply is None:
             break
-        following = next_batch(session, metadata, cursors, batch_size)
-        session.rollback()
         try:
             answered = (batch, reply())
         except SyncFailed as e:

@@ -185,13 +185,26 @@ def push(session, metadata, node: SyncNode, payload, *, now: datetime) -> dict:
     outcome = merge.apply(session, metadata, node, decoded, now=now)
     if outcome.quarantined:
         audit.record(session, "sync.quarantine", now=now, record_id=node.id)
+    if payload.get("last"):
+        refresh_summaries(session, node, now=now)
     return outcome.as_dict()
 
 
-def receipt(session, metadata, node: SyncNode) -> dict:
+def refresh_summaries(session, node: SyncNode, *, now: datetime) -> int:
+    """The central dashboard's summaries of this node's booth-days changed by its push (once the push is over)."""
+    from booth.reports.central import refresh_pending
+    from booth.sync.models import SyncRecord
+
+    booths = session.scalars(select(SyncRecord.record_id).where(SyncRecord.kind == "booth",
+                                                                SyncRecord.node_id == node.id)).all()
+    return refresh_pending(session.connection(), now=now, booth_ids=booths)
+
+
+def receipt(session, metadata, node: SyncNode, *, now: datetime) -> dict:
     """Per kind: how many records central keeps as this node's, and the digest of their ids."""
     from booth.sync import records as R
 
+    refresh_summaries(session, node, now=now)   # a receipt is asked for once a push is over
     ledger = metadata.tables["sync_records"]
     rows = session.execute(select(ledger.c.kind, ledger.c.record_id).where(ledger.c.node_id == node.id))
     ids: dict[str, list] = {}
@@ -255,6 +268,7 @@ def import_bundle(session, metadata, blob: bytes, *, instance_path, now: datetim
         outcome.quarantined += part.quarantined
         outcome.deferred += part.deferred
     node.last_seen_at = now
+    refresh_summaries(session, node, now=now)
     audit.record(session, "sync.bundle_import", now=now, record_id=node.id)
     receipt = bundle.make_receipt(node_id=str(node.id), secret_hex=node.secret,
                                   bundle_sha256=hashlib.sha256(blob).hexdigest(), outcome=outcome.as_dict(), now=now)

@@ -158,7 +158,7 @@ def receipt():
           401: {$ref: "#/components/responses/Unsigned"}
           403: {$ref: "#/components/responses/Revoked"}
     """
-    return signed_call(lambda node, now: _answer(node, now, kinds=services.receipt(db.session, db.metadata, node)))
+    return signed_call(lambda node, now: _answer(node, now, kinds=services.receipt(db.session, db.metadata, node, now=now)))
 
 
 @bp.post("/pull")

@@ -219,3 +219,37 @@ def test_pull_brings_central_consent_texts_into_an_unsigned_draft_only(central, 
 
         s = settings.signed(db.session, this_booth(db.session).event_id)
         assert "(v2)" not in s.content["consent"]["es"]
+
+
+def test_dashboard_summaries_are_recomputed_once_the_push_is_over(central, make_booth):
+    from booth.reports.models import ReportDay, ReportPending
+    from booth.sync import client, outbox
+
+    booth = make_booth(visits=20, seed=12)
+    enrolled(central, booth)
+    with booth.app_context():
+        transport = client.Transport(client.load_state(booth.instance_path), lambda: booth.clock.now().timestamp())
+        batch = outbox.next_batch(db.session, db.metadata, {}, size=400)
+        reply = transport.post("push", {"records": batch, "last": False})     # a push cut short
+        assert reply.body["acked"]
+    with central.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReportPending)) >= 1
+        assert db.session.scalar(select(func.count()).select_from(ReportDay)) == 0   # not recomputed per batch
+    with booth.app_context():
+        transport.post("receipt")                   # asked once a push is over: the summaries catch up
+    with central.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReportPending)) == 0
+        assert db.session.scalar(select(func.count()).select_from(ReportDay)) == 1
+    push(booth)                                     # the rest, in batches: the last one says so
+    with central.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ReportPending)) == 0
+        assert db.session.scalar(select(ReportDay.visits)) == 20
+    r = central.test_client().post("/api/sync/push", data=b'{"records": [], "last": "yes"}')
+    assert r.status_code == 401                     # unsigned; a signed one with a non-boolean "last" is a 400:
+    with booth.app_context():
+        try:
+            transport.post("push", {"records": [], "last": "yes"})
+        except client.SyncFailed as e:
+            assert e.status == 400 and "last" in e.body["message"]
+        else:
+            raise AssertionError("a non-boolean last was accepted")
