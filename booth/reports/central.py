@@ -8,9 +8,9 @@ is adding vectors) plus open-ended counts (destinations), the arrival → result
 ``tables`` holds the day's exact tables as the exports suppress them (``exports.csv.unit_tables``);
 ``referrals`` the linkage cascade of the day's referrals for confirmation, per test. Sync keeps it up to date:
 the merge asks ``touched_days(conn, kind, rows)`` for each kind of a pushed batch which booth-days the rows
-belong to (a visit's, a device's visit's, the day of a shift or a stock movement …) and calls
-``refresh_days(conn, booth_days, now=…)`` once for the batch, inside its transaction (a crash leaves both or
-neither). ``refresh_all`` rebuilds every row (``flask --app wsgi central-reports rebuild``, after an upgrade
+belong to (a visit's, a device's visit's, the day of a shift or a stock movement …) and notes them
+(``mark_pending``); once the node's push is over (its last batch, its receipt, the end of a bundle)
+``refresh_pending`` calls ``refresh_days(conn, booth_days, now=…)`` for them inside that request's transaction. ``refresh_all`` rebuilds every row (``flask --app wsgi central-reports rebuild``, after an upgrade
 that changes ``SUMMARY_SCHEMA``). What clinics record at central (``linkages``) changes without any sync: a
 flush hook on ``Linkage`` (``_linkage_written``) recomputes the cascade of that referral's booth-day and
 booth in the clinic's own transaction.
