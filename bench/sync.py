@@ -429,7 +429,31 @@ def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -
 
 # ---------------------------------------------------------------- phases
 
-def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, keep: bool, refresh: bool) -> dict:
+def push_processes(folders: list[Path], batch: int) -> tuple[list, list[float], float]:
+    """Every node's ``flask sync push --json`` as its own process, all started at once (booths are separate
+    machines; here they share the 2 cores with central and PostgreSQL). Returns the reports, each node's wall
+    time and the children's CPU seconds."""
+    import resource
+    from types import SimpleNamespace
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "sync", "push", "--json", "--batch",
+                               str(batch)], cwd=ROOT, env=node_env(f), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for f in folders]
+    reports, walls = [], []
+    for p in procs:
+        out, err = p.communicate()
+        walls.append(round(time.perf_counter() - t0, 2))
+        if p.returncode != 0:
+            raise SystemExit(f"sync push failed:\n{out[-2000:]}\n{err[-2000:]}")
+        reports.append(SimpleNamespace(**json.loads(out.strip().splitlines()[-1])))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return reports, walls, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+
+
+def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, keep: bool, refresh: bool,
+                 concurrent: bool = False) -> dict:
     scratch = Scratch(base_url, SCRATCH)
     (work / "central").mkdir()
     scratch.migrate(work / "central")
@@ -440,12 +464,21 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
         held = [held_counts(a) for a in apps]
         idle = central.rss_mb()
         reports, per_node = [], []
+        children_s = 0.0
         with central.sample(), CPU(scratch, central.proc.pid) as cpu:
             t0 = time.perf_counter()
-            for app in apps:
-                t1 = time.perf_counter()
-                reports.append(push_one(app, batch_size=batch))
-                per_node.append(round(time.perf_counter() - t1, 2))
+            if concurrent:
+                for app in apps:   # the processes open the node files themselves
+                    with app.app_context():
+                        from booth.extensions import db
+
+                        db.engine.dispose()
+                reports, per_node, children_s = push_processes([Path(a.instance_path).parent for a in apps], batch)
+            else:
+                for app in apps:
+                    t1 = time.perf_counter()
+                    reports.append(push_one(app, batch_size=batch))
+                    per_node.append(round(time.perf_counter() - t1, 2))
             sync_s = time.perf_counter() - t0
         peak = central.peak_mb()
         after = central.rss_mb()
@@ -458,7 +491,8 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
             "central_rss_mb": peak, "central_idle_rss_mb": idle, "central_after_rss_mb": after,
             "batches": sum(r.batches for r in reports), "retries": sum(r.retries for r in reports),
             "check": check, "held": held,
-            "cpu": {"booth_s": cpu.own_s, "central_s": cpu.other_s, "postgres_s": cpu.pg_s}}
+            "cpu": {"booth_s": cpu.own_s + children_s, "central_s": cpu.other_s, "postgres_s": cpu.pg_s},
+            "concurrent": concurrent}
 
 
 def phase_faulty(work: Path, base_url: str, pristine: list[Path], batch: int, attempts: int, keep: bool,
@@ -514,6 +548,9 @@ def main() -> int:
     p.add_argument("--attempts", type=int, default=60, help="tries per batch in the bad-network phase")
     p.add_argument("--cache", type=Path, default=None, help="keep/reuse the filled (never enrolled) nodes here")
     p.add_argument("--no-faulty", action="store_true", help="skip the bad-network phase")
+    p.add_argument("--concurrent", action="store_true",
+                   help="the booths push at once, each `flask sync push` its own process (as separate laptops would), "
+                        "instead of one after the other in this process")
     p.add_argument("--keep", action="store_true", help="keep the scratch databases and the temporary folder")
     p.add_argument("--no-dashboard-refresh", action="store_true",
                    help="diagnosis: serve central without the dashboard's per-batch summary refresh")
@@ -529,7 +566,8 @@ def main() -> int:
         print(f"nodes: {args.nodes} × demo --visits {args.visits}", flush=True)
         pristine = pristine_nodes(work, args.nodes, args.visits, args.cache)
 
-        direct = phase_direct(work, base_url, pristine, args.batch, args.keep, not args.no_dashboard_refresh)
+        direct = phase_direct(work, base_url, pristine, args.batch, args.keep, not args.no_dashboard_refresh,
+                              concurrent=args.concurrent)
         c = direct["check"]
         print(f"sync: {c['records']:,} records ({c['central_visits']:,} visits) from {args.nodes} nodes in "
               f"{direct['sync_s']:.1f} s ({direct['batches']} batches of ≤ {args.batch}; per node "
@@ -577,7 +615,7 @@ def main() -> int:
            "ratio": round(ratio, 2), "central_rss_mb": round(direct["central_rss_mb"], 1),
            "nodes": args.nodes, "visits": c["central_visits"], "records": c["records"], "batch": args.batch,
            "sync_ok": c["ok"], "executemany_ledger_s": round(plain["executemany_ledger_s"], 2),
-           "dashboard_refresh": not args.no_dashboard_refresh,
+           "dashboard_refresh": not args.no_dashboard_refresh, "concurrent": args.concurrent,
            "sync_cpu_s": {k: round(v, 1) for k, v in sync_cpu.items()},
            "executemany_cpu_s": {k: round(v, 1) for k, v in plain_cpu.items()}, "cpu_ratio": round(cpu_ratio, 2),
            "load_avg": [round(load_before, 1), round(os.getloadavg()[0], 1)]}
