@@ -45,7 +45,7 @@ def main() -> int:
         print(f"{r['role']:<7} {r['endpoint']:<36} {r['inputs']:>6} inputs  {statuses:<28} "
               f"{len(r.get('refusals', {}))} distinct refusals  server errors {r['server_errors']}  writes {r['writes']}")
     tail = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr.strip()[-500:]
-    failed = int(m.group(1)) if (m := re.search(r"(\d+) failed", tail)) else 0
+    failed = sum(int(n) for n in re.findall(r"(\d+) (?:failed|errors?)\b", tail))
     skipped = int(m.group(1)) if (m := re.search(r"(\d+) skipped", tail)) else 0
     print(tail)
     if proc.returncode:
