@@ -56,7 +56,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -73,27 +72,9 @@ import sqlalchemy as sa  # noqa: E402
 from psycopg.types.json import Json  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.synclib import clean_env, free_port, run  # noqa: E402  (shared with bench/central_load.py)
+
 SCRATCH = "vinculo_bench_sync"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env(**extra) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("VINCULO_") and k not in ("DATABASE_URL", "HOST", "PORT")}
-    env.update(extra)
-    return env
-
-
-def run(args: list[str], env: dict) -> str:
-    out = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    return out.stdout
 
 
 # ---------------------------------------------------------------- PostgreSQL scratch databases
