@@ -70,37 +70,23 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from psycopg.types.json import Json  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
-from bench.synclib import clean_env, free_port, run  # noqa: E402  (shared with bench/central_load.py)
+from bench import synclib  # noqa: E402  (shared with bench/central_load.py)
+from bench.synclib import clean_env, filled_node, free_port, node_env, run  # noqa: E402
 
 SCRATCH = "vinculo_bench_sync"
 
 
 # ---------------------------------------------------------------- PostgreSQL scratch databases
 
-class Scratch:
-    """A scratch database next to ``TEST_DATABASE_URL``'s: dropped and created empty."""
-
-    def __init__(self, base_url: str, name: str):
-        base = make_url(base_url)
-        self.name = name
-        self.admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.url = base.set(database=name).render_as_string(hide_password=False)             # SQLAlchemy
-        self.dsn = base.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+class Scratch(synclib.Scratch):
+    """bench/synclib's scratch database, migrated from an instance folder of its own."""
 
     def migrate(self, folder: Path) -> None:
         instance = folder / "instance"
         env = clean_env(VINCULO_ROLE="central", VINCULO_INSTANCE_DIR=str(instance), DATABASE_URL=self.url)
         run(["-m", "booth.instance", str(instance)], env)
         run(["-m", "flask", "--app", "wsgi", "db", "upgrade"], env)
-
-    def drop(self) -> None:
-        with psycopg.connect(self.admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
 # ---------------------------------------------------------------- central as a real process
@@ -148,7 +134,7 @@ def status_kb(pid: int, key: str) -> int:
     return 0
 
 
-# --no-dashboard-refresh (a diagnosis, not the product): central without the dashboard's per-batch summary refresh
+# --no-dashboard-refresh (a diagnosis, not the product): central without the dashboard's summary refresh
 WITHOUT_REFRESH = ("import sys, booth.reports.central as c; c.refresh_days = lambda *a, **k: 0; "
                    "from booth.serve import main; sys.exit(main())")
 
@@ -220,17 +206,6 @@ class Central:
 
 
 # ---------------------------------------------------------------- booth nodes
-
-def node_env(folder: Path) -> dict:
-    return clean_env(VINCULO_INSTANCE_DIR=str(folder / "instance"), DATABASE_URL=f"sqlite:///{folder / 'node.sqlite3'}")
-
-
-def filled_node(folder: Path, visits: int, seed: int) -> None:
-    env = node_env(folder)
-    run(["-m", "booth.instance", str(folder / "instance")], env)
-    run(["-m", "flask", "--app", "wsgi", "db", "upgrade"], env)
-    run(["-m", "flask", "--app", "wsgi", "demo", "--visits", str(visits), "--seed", str(seed)], env)
-
 
 def pristine_nodes(work: Path, n: int, visits: int, cache: Path | None) -> list[Path]:
     """Filled, never-enrolled nodes: from ``cache`` when it has them, else made with ``demo`` (and kept there)."""
