@@ -129,8 +129,10 @@ def purge(session, metadata, *, secret_key: str, now: datetime, actor=None, limi
         fs = t["form_submissions"]
         session.execute(fs.delete().where(fs.c.record_id.in_(texts)))
         au = t["audit_entries"]
-        for rid in texts:
-            session.execute(au.update().where(au.c.record_id == rid).values(record_id=hashed_id(key, rid)))
+        if texts:   # one statement for the chunk (executemany), not one per id
+            session.execute(au.update().where(au.c.record_id == sa.bindparam("old"))
+                            .values(record_id=sa.bindparam("new")),
+                            [{"old": rid, "new": hashed_id(key, rid)} for rid in texts])
     _account(session, metadata, gone)
     for kind, rows in gone.items():
         for start in range(0, len(rows), 500):
