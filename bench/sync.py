@@ -21,8 +21,8 @@ not used: the script drops and creates scratch databases of its own, ``vinculo_b
    (``flask --app wsgi sync register-node NAME --json`` at central) and enrolled (``flask --app wsgi sync enroll
    URL CODE`` on the booth) — not timed.
 3. **Sync** (``sync_s``): the nodes push one after the other, in this process, with ``booth.sync.node.push``
-   (what ``flask sync push`` runs: read the outbox, encode, sign, POST, write the acknowledgements in the
-   booth's SQLite), batch size ``--batch`` (default ``outbox.BATCH``, what ``node.push`` and the sync screen use;
+   (what ``flask sync push`` runs: read the outbox as JSON written by SQLite, sign, POST with two requests in
+   flight, write the acknowledgements in the booth's SQLite), batch size ``--batch`` (default ``outbox.BATCH``, what ``node.push`` and the sync screen use;
    ``flask sync push --batch`` has its own default). ``sync_s`` is the wall time from the first
    node's first read to the last node's last acknowledgement. Afterwards it checks, per kind, central's ledger
    count against the rows the nodes hold, central's visits, that every node's receipt matches and that no
@@ -33,13 +33,16 @@ not used: the script drops and creates scratch databases of its own, ``vinculo_b
    (per kind, kinds in push order: parents first; ids in order within a kind), inserted with psycopg
    ``executemany`` into a second empty database migrated the same way, one transaction. Only the inserts and
    the commit are timed (the rows are read and converted first); the kit catalogue the kit lots point to is
-   inserted before the clock starts. ``ratio`` = ``sync_s / executemany_s`` (goal ≤ 4). For scale it also
+   inserted before the clock starts. It runs ``--yardstick-runs`` times (default 3; the tables are emptied with
+   ``TRUNCATE`` between runs) and ``executemany_s`` is the median run (``executemany_runs_s`` lists them all):
+   one run moved by ±30 % between bench runs on this shared machine. ``ratio`` = ``sync_s / executemany_s``
+   (goal ≤ 4). For scale it also
    times the same plain insert of the ledger rows the sync writes beside them (``executemany_ledger_s``).
    **CPU** (``sync_cpu_s``, ``executemany_cpu_s``, ``cpu_ratio``): user + system seconds of this process (the
    booth side), of central's process and of the PostgreSQL backends of each scratch database while the push or
    the inserts run (``/proc``): on a machine shared with other work they stretch less than wall time.
    ``--no-dashboard-refresh`` (a diagnosis) serves central with ``booth.reports.central.refresh_days`` replaced
-   by a no-op, to see what the dashboard summaries the merge refreshes after every batch cost.
+   by a no-op, to see what the dashboard summaries recomputed at the end of each push cost.
 5. **Bad network** (unless ``--no-faulty``): fresh copies of the nodes, a third empty database and central
    process, and ``tests/sync/faulty_proxy.py`` between them (drops 20 % of requests, drops 20 % of responses,
    duplicates 10 %); the nodes push at the same time, one thread each, with the real back-off (jitter,
@@ -345,24 +348,32 @@ def insert_sql(table: str, cols: list[str]) -> str:
             f'VALUES ({", ".join(["%s"] * len(cols))})')
 
 
-def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -> dict:
+def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int, runs: int = 3) -> dict:
+    """The yardstick, ``runs`` times into the emptied tables (TRUNCATE between runs); its figure is the median
+    run (one run moved by ±30 % between bench runs on this shared machine)."""
+    import statistics
     from datetime import datetime, timezone
 
     from booth.db import new_id
 
+    timed = []
     with psycopg.connect(scratch.dsn) as conn:
         with conn.cursor() as cur:
             for table, cols, rows in catalogue:
                 cur.executemany(insert_sql(table, cols), rows)
         conn.commit()
-        with CPU(scratch) as cpu:
-            t0 = time.perf_counter()
-            with conn.cursor() as cur:
-                for table, cols, rows in tables:
-                    if rows:
-                        cur.executemany(insert_sql(table, cols), rows)
-            conn.commit()
-            rows_s = time.perf_counter() - t0
+        for i in range(runs):
+            if i:
+                conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t, _c, _r in tables) + " CASCADE")
+                conn.commit()
+            with CPU(scratch) as cpu:
+                t0 = time.perf_counter()
+                with conn.cursor() as cur:
+                    for table, cols, rows in tables:
+                        if rows:
+                            cur.executemany(insert_sql(table, cols), rows)
+                conn.commit()
+                timed.append((time.perf_counter() - t0, cpu))
         # the ledger rows the sync writes beside them (kind, id, node, received_at), for scale
         now = datetime.now(timezone.utc)
         nodes = [new_id() for _ in range(n_nodes)]
@@ -378,8 +389,9 @@ def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int) -
             cur.executemany(insert_sql("sync_records", ["kind", "record_id", "node_id", "received_at"]), ledger)
         conn.commit()
         ledger_s = time.perf_counter() - t0
-    return {"executemany_s": rows_s, "executemany_ledger_s": ledger_s,
-            "cpu": {"client_s": cpu.own_s, "postgres_s": cpu.pg_s},
+    rows_s, cpu = sorted(timed, key=lambda t: t[0])[len(timed) // 2]
+    return {"executemany_s": rows_s, "executemany_runs_s": [round(t, 2) for t, _c in timed],
+            "executemany_ledger_s": ledger_s, "cpu": {"client_s": cpu.own_s, "postgres_s": cpu.pg_s},
             "rows": sum(len(rows) for _t, _c, rows in tables)}
 
 
@@ -507,6 +519,8 @@ def main() -> int:
     p.add_argument("--concurrent", action="store_true",
                    help="the booths push at once, each `flask sync push` its own process (as separate laptops would), "
                         "instead of one after the other in this process")
+    p.add_argument("--yardstick-runs", type=int, default=3,
+                   help="times the executemany yardstick runs (its figure is the median run)")
     p.add_argument("--keep", action="store_true", help="keep the scratch databases and the temporary folder")
     p.add_argument("--no-dashboard-refresh", action="store_true",
                    help="diagnosis: serve central without the dashboard's per-batch summary refresh")
@@ -539,12 +553,13 @@ def main() -> int:
         (work / "central_plain").mkdir()
         scratch.migrate(work / "central_plain")
         try:
-            plain = executemany(scratch, tables, catalogue, args.nodes)
+            plain = executemany(scratch, tables, catalogue, args.nodes, args.yardstick_runs)
         finally:
             if not args.keep:
                 scratch.drop()
         ratio = direct["sync_s"] / plain["executemany_s"]
-        print(f"executemany: {plain['rows']:,} rows in {plain['executemany_s']:.1f} s "
+        print(f"executemany: {plain['rows']:,} rows in {plain['executemany_s']:.1f} s (median of "
+              f"{', '.join(f'{t:.1f}' for t in plain['executemany_runs_s'])} s) "
               f"(+ ledger rows {plain['executemany_ledger_s']:.1f} s); ratio {ratio:.2f} (goal ≤ 4)", flush=True)
         sync_cpu, plain_cpu = direct["cpu"], plain["cpu"]
         cpu_ratio = sum(sync_cpu.values()) / sum(plain_cpu.values())
@@ -570,7 +585,8 @@ def main() -> int:
     out = {"sync_s": round(direct["sync_s"], 2), "executemany_s": round(plain["executemany_s"], 2),
            "ratio": round(ratio, 2), "central_rss_mb": round(direct["central_rss_mb"], 1),
            "nodes": args.nodes, "visits": c["central_visits"], "records": c["records"], "batch": args.batch,
-           "sync_ok": c["ok"], "executemany_ledger_s": round(plain["executemany_ledger_s"], 2),
+           "sync_ok": c["ok"], "executemany_runs_s": plain["executemany_runs_s"],
+           "executemany_ledger_s": round(plain["executemany_ledger_s"], 2), "window": outbox.WINDOW,
            "dashboard_refresh": not args.no_dashboard_refresh, "concurrent": args.concurrent,
            "sync_cpu_s": {k: round(v, 1) for k, v in sync_cpu.items()},
            "executemany_cpu_s": {k: round(v, 1) for k, v in plain_cpu.items()}, "cpu_ratio": round(cpu_ratio, 2),

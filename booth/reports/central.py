@@ -85,11 +85,11 @@ def touched_days(conn, kind: str, rows: Sequence[dict]) -> set[tuple]:
         return _days_of_visits(conn, {r["visit_id"] for r in rows})
     if kind == "screening_result":
         ids = {r["screening_id"] for r in rows}
-        visit_ids = set(conn.execute(select(Screening.visit_id).where(Screening.id.in_(ids))).scalars())
+        visit_ids = set(conn.execute(select(Screening.visit_id).where(_among(conn, Screening.id, ids))).scalars())
         return _days_of_visits(conn, visit_ids)
     if kind == "linkage":          # a clinic at a booth node recorded it (clinics at central: ``_linkage_written``)
         ids = {r["referral_id"] for r in rows}
-        visit_ids = set(conn.execute(select(Referral.visit_id).where(Referral.id.in_(ids))).scalars())
+        visit_ids = set(conn.execute(select(Referral.visit_id).where(_among(conn, Referral.id, ids))).scalars())
         return _days_of_visits(conn, visit_ids)
     if kind == "shift":
         spans = [(r["booth_id"], r["started_at"], r["ended_at"] or r["started_at"]) for r in rows]
@@ -109,10 +109,22 @@ def touched_days(conn, kind: str, rows: Sequence[dict]) -> set[tuple]:
     return set()
 
 
+def _among(conn, col, values):
+    """``col IN values``; on PostgreSQL as ``col = ANY(one array parameter)``: a pushed batch asks about a
+    thousand ids at a time, which as a thousand parameters cost more to send and plan than to look up."""
+    values = list(values)
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return col == sa.any_(sa.literal(values, ARRAY(col.type)))
+    return col.in_(values)
+
+
 def _days_of_visits(conn, visit_ids) -> set[tuple]:
     if not visit_ids:
         return set()
-    return set(conn.execute(select(Visit.booth_id, Visit.day).where(Visit.id.in_(visit_ids)).distinct()).tuples())
+    return set(conn.execute(select(Visit.booth_id, Visit.day).where(_among(conn, Visit.id, visit_ids)).distinct())
+               .tuples())
 
 
 def _last_days(conn, booth_ids) -> set[tuple]:

@@ -100,9 +100,10 @@ class Transport:
             headers[signing.HEADER_OFFSET] = str(offset)
         return _post(self.state.central_url.rstrip("/") + path, body, headers, self.timeout)
 
-    def post(self, endpoint: str, payload: dict | None = None) -> Reply:
+    def post(self, endpoint: str, payload: dict | bytes | None = None) -> Reply:
+        """POST ``payload`` (a JSON-ready object, or a body already in JSON) to the sync API, signed."""
         path = f"{API}/{endpoint}"
-        body = json.dumps(payload or {}).encode()
+        body = payload if isinstance(payload, bytes) else json.dumps(payload or {}).encode()
         try:
             return Reply(self._send(path, body), self.state.clock_offset_s, False)
         except SyncFailed as e:

@@ -66,6 +66,24 @@ def decode_batch(metadata, payload) -> list[tuple[R.Kind, dict, dict | None]]:
     if len(items) > MAX_BATCH:
         raise BatchError(f"At most {MAX_BATCH} records per batch.")
     decs = _decoders(metadata)
+    # the common case: every item well formed, each kind's records decoded a column at a time
+    groups: dict[str, list] = {}
+    try:
+        for item in items:
+            groups.setdefault(item["kind"], []).append(item["row"])
+        if not all(type(item) is dict and len(item) == 2 for item in items) or not set(groups) <= set(decs):
+            raise BatchError
+        out = []
+        for name in sorted(groups, key=R.ORDER.__getitem__):
+            rows = decs[name].decode_many(groups[name])
+            if len({row["id"].int for row in rows}) < len(rows):
+                raise BatchError
+            kind = R.BY_NAME[name]
+            out.extend((kind, row, None) for row in rows)
+        return out
+    except (BatchError, R.RecordError, TypeError, KeyError):
+        pass
+    # something is wrong: item by item, to say which record and why
     out, seen = [], set()
     for i, item in enumerate(items):
         if not isinstance(item, dict) or set(item) != {"kind", "row"}:
@@ -183,22 +201,25 @@ _INSERT_SQL: dict = {}
 
 
 def _insert_sql(conn, metadata, kind: R.Kind) -> tuple[str, list[str], frozenset]:
-    """``INSERT … SELECT * FROM unnest(column arrays) ON CONFLICT DO NOTHING RETURNING id`` and the ledger
-    rows of what it inserted, in one statement; the column names in order, and the JSON ones."""
+    """``INSERT … SELECT * FROM unnest(column arrays) ON CONFLICT DO NOTHING`` and the ledger rows of what it
+    inserted, in one statement that answers the ids it did *not* insert (none, as a rule: fewer rows back);
+    the column names in order, and the JSON ones."""
     key = (id(metadata), kind.name)
     if key not in _INSERT_SQL:
         quote = conn.dialect.identifier_preparer.quote
         cols = R.columns(metadata, kind)
+        names = ", ".join(quote(c.name) for c in cols)
         # strings go in as text: the cast to varchar(n) on insert refuses (never cuts) a value too long;
         # the arrays travel in binary (%b): psycopg dumps them ~5× faster than as text
         types = ["TEXT" if isinstance(c.type, sa.String) else c.type.compile(dialect=conn.dialect) for c in cols]
         ledger = metadata.tables["sync_records"]
-        sql = (f"WITH new AS (INSERT INTO {quote(kind.target)} ({', '.join(quote(c.name) for c in cols)}) "
-               f"SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) "
-               f"ON CONFLICT DO NOTHING RETURNING {quote('id')}), "
+        pk = quote("id")
+        sql = (f"WITH batch AS (SELECT * FROM unnest({', '.join(f'%b::{t}[]' for t in types)}) AS x({names})), "
+               f"new AS (INSERT INTO {quote(kind.target)} ({names}) SELECT * FROM batch "
+               f"ON CONFLICT DO NOTHING RETURNING {pk}), "
                f"owned AS (INSERT INTO {quote(ledger.name)} (kind, record_id, node_id, received_at) "
-               f"SELECT %s, {quote('id')}, %s, %s FROM new) "
-               f"SELECT {quote('id')} FROM new")
+               f"SELECT %s, {pk}, %s, %s FROM new) "
+               f"SELECT {pk} FROM batch WHERE {pk} NOT IN (SELECT {pk} FROM new)")
         json_cols = frozenset(c.name for c in cols if isinstance(c.type, sa.JSON))
         _INSERT_SQL[key] = (sql, [c.name for c in cols], json_cols)
     return _INSERT_SQL[key]
@@ -222,12 +243,16 @@ def _insert_new(conn, metadata, node, kind: R.Kind, table, items, now, out: Outc
         arrays.append(values)
     try:
         with conn.begin_nested():
-            new = set(conn.exec_driver_sql(sql, (*arrays, kind.name, node.id, now)).scalars())
+            skipped = set(conn.exec_driver_sql(sql, (*arrays, kind.name, node.id, now)).scalars())
     except IntegrityError:
         return [], items
-    inserted = [row for row, _ in items if row["id"] in new]
+    if skipped:
+        inserted = [row for row, _ in items if row["id"] not in skipped]
+        items = [(row, raw) for row, raw in items if row["id"] in skipped]
+    else:
+        inserted, items = [row for row, _ in items], []
     out.acked.extend([kind.name, str(row["id"]), R.version_of(row), "inserted"] for row in inserted)
-    return inserted, [(row, raw) for row, raw in items if row["id"] not in new]
+    return inserted, items
 
 
 def _with_parents(conn, metadata, kind, table, items, out: Outcome):

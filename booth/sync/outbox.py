@@ -10,6 +10,7 @@ next (the request waits in a thread of its own), so the two sides work at the sa
 from __future__ import annotations
 
 import contextvars
+import json
 import random
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Callable
 
 import sqlalchemy as sa
 
+from booth.db import UTCDateTime
 from booth.sync import records as R
 
 # records per push request. Each request costs central a fixed share (signature, commit, the dashboard summaries
@@ -65,6 +67,94 @@ def _encoder(metadata, kind: R.Kind):
     return cols, names.index("id"), encode
 
 
+# ---------------------------------------------------------------- records as JSON text, written by SQLite
+
+def _sqlite_json(col: sa.Column, ref: str) -> str | None:
+    """An SQLite expression giving the column's value as ``R.encode`` would put it in JSON (a value central
+    decodes to the same thing), or None when only Python can (a float keeps its exact repr that way).
+    How the booth stores them: ids as 32 hex digits, times as naive UTC text, booleans as 0/1, JSON as text."""
+    t = col.type
+    if isinstance(t, sa.Uuid):
+        return (f"substr({ref},1,8)||'-'||substr({ref},9,4)||'-'||substr({ref},13,4)||'-'||substr({ref},17,4)"
+                f"||'-'||substr({ref},21)")
+    if isinstance(t, UTCDateTime):
+        return f"replace({ref},' ','T')||'+00:00'"
+    if isinstance(t, sa.Boolean):
+        return f"json(CASE {ref} WHEN 1 THEN 'true' WHEN 0 THEN 'false' END)"
+    if isinstance(t, sa.JSON):
+        return f"json({ref})"
+    if isinstance(t, (sa.Date, sa.String, sa.Integer)):   # days as YYYY-MM-DD text, as they are
+        return ref
+    return None
+
+
+_JSON_SQL: dict = {}
+
+
+def _json_sql(conn, metadata, kind: R.Kind) -> tuple[str, str] | None:
+    """The pending-records query of a kind that has SQLite write each item as JSON text
+    (``{"kind": …, "row": {…}}``): without and with the cursor condition. None: the kind needs Python."""
+    key = (id(metadata), kind.name)
+    if key not in _JSON_SQL:
+        _JSON_SQL[key] = None
+        cols = R.columns(metadata, kind)
+        quote = conn.dialect.identifier_preparer.quote
+        exprs = [_sqlite_json(c, "t." + quote(c.name)) for c in cols]
+        if conn.dialect.name == "sqlite" and None not in exprs and len(cols) <= 60:
+            pairs = ", ".join(f"'{c.name}', {e}" for c, e in zip(cols, exprs))
+            table = metadata.tables[kind.table]
+            versioned = "OR (a.status != 'pulled' AND a.version < t.version)" if kind.versioned else ""
+            base = (f"SELECT t.id, json_object('kind', '{kind.name}', 'row', json_object({pairs})) "
+                    f"FROM {quote(table.name)} AS t LEFT OUTER JOIN sync_acks AS a "
+                    f"ON a.kind = '{kind.name}' AND a.record_id = t.id "
+                    f"WHERE (a.record_id IS NULL {versioned})")
+            _JSON_SQL[key] = (base + " ORDER BY t.id LIMIT ?", base + " AND t.id > ? ORDER BY t.id LIMIT ?")
+    return _JSON_SQL[key]
+
+
+def next_batch_json(session, metadata, cursors: dict, size: int = BATCH) -> list[str]:
+    """``next_batch`` with each item as its JSON text, for the request body: on the booth's SQLite the
+    database writes it (3–4 times faster than Python reading, converting and dumping every value: 0.4 s
+    instead of 1.4 s for a 2,000-visit day); a kind it cannot write (a float column) is encoded by Python."""
+    out: list[str] = []
+    conn = session.connection()
+    for kind in R.KINDS:
+        if len(out) >= size:
+            break
+        if cursors.get(kind.name) == "done":
+            continue
+        want = size - len(out)
+        sql = _json_sql(conn, metadata, kind)
+        if sql is None:
+            part = _batch_of_kind(session, metadata, kind, cursors, want)
+            out.extend(json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in part)
+            continue
+        cursor = cursors.get(kind.name)
+        rows = conn.exec_driver_sql(sql[0], (want,)) if cursor is None else \
+            conn.exec_driver_sql(sql[1], (cursor, want))
+        rows = rows.all()
+        out.extend(text for _id, text in rows)
+        if rows:
+            cursors[kind.name] = rows[-1][0]
+        if len(rows) < want:
+            cursors[kind.name] = "done"
+    return out
+
+
+def _batch_of_kind(session, metadata, kind: R.Kind, cursors: dict, want: int) -> list[dict]:
+    table, join, cond = _pending_filter(metadata, kind)
+    cols, id_at, encode = _encoder(metadata, kind)
+    q = sa.select(*cols).select_from(join).where(cond)
+    if cursors.get(kind.name) is not None:
+        q = q.where(table.c.id > cursors[kind.name])
+    rows = session.execute(q.order_by(table.c.id).limit(want)).all()
+    if rows:
+        cursors[kind.name] = rows[-1][id_at]
+    if len(rows) < want:
+        cursors[kind.name] = "done"
+    return [{"kind": kind.name, "row": encode(r)} for r in rows]
+
+
 def next_batch(session, metadata, cursors: dict, size: int = BATCH) -> list[dict]:
     """Up to ``size`` pending records, kinds in push order, ids in order within a kind. ``cursors`` (kind →
     last id sent in this push) makes one pass: a deferred record waits for the next push."""
@@ -74,38 +164,37 @@ def next_batch(session, metadata, cursors: dict, size: int = BATCH) -> list[dict
             break
         if cursors.get(kind.name) == "done":
             continue
-        table, join, cond = _pending_filter(metadata, kind)
-        cols, id_at, encode = _encoder(metadata, kind)
-        q = sa.select(*cols).select_from(join).where(cond)
-        if cursors.get(kind.name) is not None:
-            q = q.where(table.c.id > cursors[kind.name])
-        want = size - len(batch)
-        rows = session.execute(q.order_by(table.c.id).limit(want)).all()
-        batch.extend({"kind": kind.name, "row": encode(r)} for r in rows)
-        if rows:
-            cursors[kind.name] = rows[-1][id_at]
-        if len(rows) < want:
-            cursors[kind.name] = "done"
+        batch.extend(_batch_of_kind(session, metadata, kind, cursors, size - len(batch)))
     return batch
 
 
 def record_reply(session, metadata, reply: dict, *, now: datetime) -> dict:
     """Write central's acknowledgements (one transaction with the caller's commit). Returns counts."""
     acks = metadata.tables["sync_acks"]
-    rows = []
-    for kind, rid, version, status in reply.get("acked", []):
-        rows.append({"kind": kind, "record_id": uuid.UUID(rid), "version": int(version), "status": "acked", "at": now})
-    for kind, rid, version, reason in reply.get("quarantined", []):
-        # conflict: the id is ours at central (an older copy is there); foreign/integrity: it is not
-        rows.append({"kind": kind, "record_id": uuid.UUID(rid), "version": int(version),
-                     "status": "conflict" if reason == "conflict" else "refused", "at": now})
+    rows = [(kind, uuid.UUID(rid), int(version), "acked") for kind, rid, version, _status in reply.get("acked", [])]
+    # conflict: the id is ours at central (an older copy is there); foreign/integrity: it is not
+    rows += [(kind, uuid.UUID(rid), int(version), "conflict" if reason == "conflict" else "refused")
+             for kind, rid, version, reason in reply.get("quarantined", [])]
     if rows:
-        by_kind: dict[str, list] = {}
-        for r in rows:
-            by_kind.setdefault(r["kind"], []).append(r["record_id"])
-        for kind, ids in by_kind.items():
-            session.execute(acks.delete().where(acks.c.kind == kind, acks.c.record_id.in_(ids)))
-        session.execute(acks.insert(), rows)
+        conn = session.connection()
+        if conn.dialect.name == "sqlite":
+            # one upsert per record, values as SQLAlchemy stores them (ids as 32 hex digits, times as naive UTC
+            # text): a thousand acknowledgements a batch without a bind conversion per value (bench/sync.py)
+            at = acks.c.at.type.bind_processor(conn.dialect)(now)
+            uid = acks.c.record_id.type.bind_processor(conn.dialect)
+            conn.exec_driver_sql(
+                "INSERT INTO sync_acks (kind, record_id, version, status, at) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (kind, record_id) DO UPDATE SET version = excluded.version, "
+                "status = excluded.status, at = excluded.at",
+                [(kind, uid(rid), version, status, at) for kind, rid, version, status in rows])
+        else:
+            by_kind: dict[str, list] = {}
+            for kind, rid, _version, _status in rows:
+                by_kind.setdefault(kind, []).append(rid)
+            for kind, ids in by_kind.items():
+                session.execute(acks.delete().where(acks.c.kind == kind, acks.c.record_id.in_(ids)))
+            session.execute(acks.insert(), [{"kind": kind, "record_id": rid, "version": version, "status": status,
+                                             "at": now} for kind, rid, version, status in rows])
     return {"acked": len(reply.get("acked", [])), "quarantined": len(reply.get("quarantined", [])),
             "deferred": len(reply.get("deferred", []))}
 
@@ -162,41 +251,67 @@ def push(session, metadata, transport, *, now: Callable[[], datetime], batch_siz
          sleep: Callable[[float], None] = time.sleep, rng: random.Random | None = None, attempts: int = 8,
          progress: Callable[[PushReport], None] | None = None) -> PushReport:
     """Send every pending record, batch after batch; each batch's acknowledgements are committed in one
-    transaction, so an interrupted push resumes where it stopped. One request at a time: while it is
-    out (in a thread, so the wait costs the booth nothing), the acknowledgements of the previous batch
-    are written and the next batch is read."""
-    from booth.sync.client import SyncFailed
+    transaction, so an interrupted push resumes where it stopped.
 
+    Two requests are in flight (each in a thread of its own, so the wait costs the booth nothing): central
+    decodes the second while it applies the first, and applies a node's batches one at a time in the order
+    they arrive (``services.push``). Meanwhile the booth writes the acknowledgements of the answered batch
+    and reads the next. A batch that overtook the one before it (that one's request was lost and sent again)
+    finds parents missing: those records are deferred, and a second pass sends them once the parents are
+    there. ``report.deferred`` counts what the last pass still left deferred."""
     rng = rng or random.Random()
     report = PushReport(total=sum(pending_counts(session, metadata).values()))
     session.rollback()
-    cursors: dict = {}
     if progress:
         progress(report)
-    batch = next_batch(session, metadata, cursors, batch_size)
-    session.rollback()   # no read transaction held while waiting for the network
-    answered = None      # (the previous batch, central's reply): its acknowledgements are not written yet
-    while batch or answered:
-        reply = None
-        following = []
-        if batch:
-            # read the next batch first, so this one can say whether it is the last (central then recomputes
-            # its dashboard summaries once, not after every batch)
-            following = next_batch(session, metadata, cursors, batch_size)
-            session.rollback()
-            reply = _in_background(send, transport, "push", {"records": batch, "last": not following},
-                                   sleep=sleep, rng=rng, attempts=attempts, report=report)
-        if answered:
-            _acknowledge(session, metadata, *answered, now=now(), report=report, progress=progress)
-            answered = None
-        if reply is None:
+    for _ in range(PASSES):
+        acked = report.acked
+        report.deferred = 0
+        _push_pass(session, metadata, transport, report, now=now, batch_size=batch_size, sleep=sleep, rng=rng,
+                   attempts=attempts, progress=progress)
+        if not report.deferred or report.acked == acked:
             break
+    return report
+
+
+WINDOW = 2   # push requests in flight
+PASSES = 3   # passes over the outbox while some records are deferred and others are still acknowledged
+
+
+def _push_pass(session, metadata, transport, report: PushReport, *, now, batch_size, sleep, rng, attempts,
+               progress) -> None:
+    from collections import deque
+
+    from booth.sync.client import SyncFailed
+
+    cursors: dict = {}
+
+    def read() -> list[str]:
+        items = next_batch_json(session, metadata, cursors, batch_size)
+        session.rollback()   # no read transaction held while waiting for the network
+        return items
+
+    # one batch read ahead, so each request can say whether it is the last (central then recomputes its
+    # dashboard summaries once, not after every batch); the last is sent once every other is answered
+    batch = read()
+    following = read() if batch else []
+    inflight: deque = deque()   # (records in the batch, its reply), oldest first
+    while batch or inflight:
+        while batch and len(inflight) < WINDOW and (following or not inflight):
+            inflight.append((len(batch), _in_background(send, transport, "push", _body(batch, last=not following),
+                                                        sleep=sleep, rng=rng, attempts=attempts, report=report)))
+            batch, following = following, (read() if following else [])
+        sent, reply = inflight.popleft()
         try:
-            answered = (batch, reply())
+            answer = reply()
         except SyncFailed as e:
             raise PushFailed(str(e), report) from e
-        batch = following
-    return report
+        _acknowledge(session, metadata, sent, answer, now=now(), report=report, progress=progress)
+
+
+def _body(items: list[str], *, last: bool) -> bytes:
+    """The push request's JSON body from its items' JSON texts."""
+    return ('{"records":[' + ",".join(items) + '],"last":' + ("true" if last else "false") + "}").encode()
 
 
 def _in_background(fn, *args, **kwargs) -> Callable[[], object]:
@@ -224,11 +339,11 @@ def _in_background(fn, *args, **kwargs) -> Callable[[], object]:
     return result
 
 
-def _acknowledge(session, metadata, batch, reply, *, now, report: PushReport, progress) -> None:
+def _acknowledge(session, metadata, sent: int, reply, *, now, report: PushReport, progress) -> None:
     counts = record_reply(session, metadata, reply.body, now=now)
     session.commit()
     report.batches += 1
-    report.sent += len(batch)
+    report.sent += sent
     report.acked += counts["acked"]
     report.quarantined += counts["quarantined"]
     report.deferred += counts["deferred"]

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from booth.audit import services as audit
@@ -109,17 +109,28 @@ def revoke_node(session, node: SyncNode, *, now: datetime, actor=None) -> SyncNo
 
 
 def purge_nonces(session, *, now: datetime) -> None:
-    session.execute(delete(SyncNonce).where(SyncNonce.seen_at < now - NONCE_KEEP))
+    old = delete(SyncNonce).where(SyncNonce.seen_at < now - NONCE_KEEP)
+    if session.get_bind().dialect.name == "postgresql":
+        # rows another request is purging right now are skipped, not waited for: requests of one node that
+        # arrive together (a push keeps two in flight) must not queue here
+        table = SyncNonce.__table__
+        stale = select(table.c.node_id, table.c.nonce).where(table.c.seen_at < now - NONCE_KEEP) \
+            .with_for_update(skip_locked=True)
+        old = delete(SyncNonce).where(tuple_(table.c.node_id, table.c.nonce).in_(stale))
+    session.execute(old)
 
 
 def _nonce_seen(session, node: SyncNode, now: datetime):
     def seen(nonce: str) -> bool:
-        try:
-            with session.begin_nested():
-                session.add(SyncNonce(node_id=node.id, nonce=nonce, seen_at=now))
-            return False
-        except IntegrityError:  # the same nonce, seen before (or sent twice at once)
-            return True
+        # one statement: a nonce already there (seen before, or sent twice at once) inserts nothing
+        table = SyncNonce.__table__
+        if session.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = insert(table).values(node_id=node.id, nonce=nonce, seen_at=now).on_conflict_do_nothing() \
+            .returning(table.c.nonce)
+        return session.execute(stmt).first() is None
     return seen
 
 
@@ -154,7 +165,8 @@ def check_signed(session, *, method: str, path: str, headers, body: bytes, now: 
     applied = headers.get(signing.HEADER_OFFSET, "") or "0"
     applied = int(applied) if re.fullmatch(r"-?\d{1,9}", applied) else 0
     node.clock_offset_s = int(headers[signing.HEADER_TS]) - applied - int(now_s)
-    session.flush()
+    # not flushed here: the update of the node's row (which locks it until the commit) waits for the first
+    # query of the call, so a push decodes its batch before it queues behind the node's previous batch
     return node
 
 
@@ -164,8 +176,12 @@ def _catalogue(session, *, now: datetime) -> None:
     """The kit products booths point to (same ids everywhere), made by the first push or bundle. When
     several booths send their first batch together, all but one find the rows taken (the insert waits
     for the first one's commit): the catalogue is there, so that is no error (bench/central_load.py)."""
+    from booth.settings import defaults
+    from booth.settings.models import KitProduct
     from booth.settings.services import ensure_catalogue
 
+    if set(session.scalars(select(KitProduct.code))) >= {p[0] for p in defaults.PRODUCTS}:
+        return   # the common case, one cheap query a batch
     try:
         with session.begin_nested():
             ensure_catalogue(session, now=now)
@@ -181,6 +197,10 @@ def push(session, metadata, node: SyncNode, payload, *, now: datetime) -> dict:
         decoded = merge.decode_batch(metadata, payload)
     except merge.BatchError as e:
         raise SyncError(400, "bad_batch", str(e)) from None
+    # one batch of a node at a time, in the order they get here: a push keeps two requests in flight, the
+    # second is decoded while the first is applied, then waits here for its commit. FOR NO KEY UPDATE
+    # (key_share): the waiting request could still record its nonce (a foreign key's share lock on the row)
+    session.execute(select(SyncNode.id).where(SyncNode.id == node.id).with_for_update(key_share=True))
     _catalogue(session, now=now)
     outcome = merge.apply(session, metadata, node, decoded, now=now)
     if outcome.quarantined:
