@@ -125,14 +125,16 @@ def next_batch_json(session, metadata, cursors: dict, size: int = BATCH) -> list
             continue
         want = size - len(out)
         sql = _json_sql(conn, metadata, kind)
-        if sql is None:
+        cursor = cursors.get(kind.name)
+        try:
+            rows = None if sql is None else (conn.exec_driver_sql(sql[0], (want,)) if cursor is None else
+                                             conn.exec_driver_sql(sql[1], (cursor, want))).all()
+        except sa.exc.OperationalError:   # a JSON column SQLite cannot read back (a NaN in it): Python can
+            rows = None
+        if rows is None:
             part = _batch_of_kind(session, metadata, kind, cursors, want)
             out.extend(json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in part)
             continue
-        cursor = cursors.get(kind.name)
-        rows = conn.exec_driver_sql(sql[0], (want,)) if cursor is None else \
-            conn.exec_driver_sql(sql[1], (cursor, want))
-        rows = rows.all()
         out.extend(text for _id, text in rows)
         if rows:
             cursors[kind.name] = rows[-1][0]
@@ -210,6 +212,7 @@ class PushReport:
     retries: int = 0
     clock_offset_s: int = 0
     resigned: bool = False
+    passes: int = 0         # over the outbox: a second one sends what the first left deferred
     by_status: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
@@ -228,13 +231,16 @@ def backoff(attempt: int, rng: random.Random, base: float = 0.5, cap: float = 30
     return ceiling * (0.5 + rng.random() / 2)
 
 
-def send(transport, endpoint: str, payload: dict, *, sleep: Callable[[float], None], rng: random.Random,
-         attempts: int, report: PushReport | None = None):
+def send(transport, endpoint: str, payload: dict | bytes, *, sleep: Callable[[float], None], rng: random.Random,
+         attempts: int, report: PushReport | None = None, stop: threading.Event | None = None):
     """POST with retries: no answer, a 5xx, 429, or a replay refusal (a duplicated request answered
-    twice) are tried again with a fresh signature, after a back-off; any other refusal is final."""
+    twice) are tried again with a fresh signature, after a back-off; any other refusal is final. ``stop``
+    set: no further try (the push this request belongs to has stopped)."""
     from booth.sync.client import SyncFailed
 
     for attempt in range(attempts):
+        if attempt and stop is not None and stop.is_set():
+            raise SyncFailed(0, {"error": "stopped", "message": "the push stopped"})
         try:
             return transport.post(endpoint, payload)
         except SyncFailed as e:
@@ -266,7 +272,11 @@ def push(session, metadata, transport, *, now: Callable[[], datetime], batch_siz
         progress(report)
     for _ in range(PASSES):
         acked = report.acked
+        # a record deferred in one pass is sent again in the next: counted as sent once, and as deferred
+        # only if the last pass still leaves it so
         report.deferred = 0
+        report.by_status.pop("missing_parent", None)
+        report.passes += 1
         _push_pass(session, metadata, transport, report, now=now, batch_size=batch_size, sleep=sleep, rng=rng,
                    attempts=attempts, progress=progress)
         if not report.deferred or report.acked == acked:
@@ -296,17 +306,23 @@ def _push_pass(session, metadata, transport, report: PushReport, *, now, batch_s
     batch = read()
     following = read() if batch else []
     inflight: deque = deque()   # (records in the batch, its reply), oldest first
-    while batch or inflight:
-        while batch and len(inflight) < WINDOW and (following or not inflight):
-            inflight.append((len(batch), _in_background(send, transport, "push", _body(batch, last=not following),
-                                                        sleep=sleep, rng=rng, attempts=attempts, report=report)))
-            batch, following = following, (read() if following else [])
-        sent, reply = inflight.popleft()
-        try:
-            answer = reply()
-        except SyncFailed as e:
-            raise PushFailed(str(e), report) from e
-        _acknowledge(session, metadata, sent, answer, now=now(), report=report, progress=progress)
+    stop = threading.Event()    # set when this pass ends: a request still out is not tried again
+    try:
+        while batch or inflight:
+            while batch and len(inflight) < WINDOW and (following or not inflight):
+                inflight.append((len(batch), _in_background(
+                    send, transport, "push", _body(batch, last=not following), sleep=sleep, rng=rng,
+                    attempts=attempts, report=report, stop=stop)))
+                batch, following = following, (read() if following else [])
+            sent, reply = inflight.popleft()
+            try:
+                answer = reply()
+            except SyncFailed as e:
+                raise PushFailed(str(e), report) from e
+            _acknowledge(session, metadata, sent if report.passes == 1 else 0, answer, now=now(), report=report,
+                         progress=progress)
+    finally:
+        stop.set()
 
 
 def _body(items: list[str], *, last: bool) -> bytes:

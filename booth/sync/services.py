@@ -200,7 +200,10 @@ def push(session, metadata, node: SyncNode, payload, *, now: datetime) -> dict:
     # one batch of a node at a time, in the order they get here: a push keeps two requests in flight, the
     # second is decoded while the first is applied, then waits here for its commit. FOR NO KEY UPDATE
     # (key_share): the waiting request could still record its nonce (a foreign key's share lock on the row)
-    session.execute(select(SyncNode.id).where(SyncNode.id == node.id).with_for_update(key_share=True))
+    node = session.execute(select(SyncNode).where(SyncNode.id == node.id).with_for_update(key_share=True)
+                           .execution_options(populate_existing=True)).scalar_one()
+    if node.revoked_at is not None:   # revoked (or linked to another event) while this batch waited: as it is now
+        raise SyncError(403, "node_revoked", "This node has been revoked at the central server.")
     _catalogue(session, now=now)
     outcome = merge.apply(session, metadata, node, decoded, now=now)
     if outcome.quarantined:
