@@ -59,9 +59,11 @@ system-packages:
 
 test-install: $(VENV)/.test-installed system-packages translations
 
-## make test: installs the test extras and Debian packages, then runs the whole suite.
+## make test: installs the test extras and Debian packages, then runs the whole suite, one pytest-xdist worker per
+## core (each worker has its own PostgreSQL database and temporary folders). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= auto
 test: test-install
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
