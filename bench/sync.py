@@ -64,7 +64,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,21 +74,9 @@ import sqlalchemy as sa  # noqa: E402
 from psycopg.types.json import Json  # noqa: E402
 
 from bench import synclib  # noqa: E402  (shared with bench/central_load.py)
-from bench.synclib import clean_env, filled_node, free_port, node_env, run  # noqa: E402
+from bench.synclib import Scratch  # noqa: E402
 
 SCRATCH = "vinculo_bench_sync"
-
-
-# ---------------------------------------------------------------- PostgreSQL scratch databases
-
-class Scratch(synclib.Scratch):
-    """bench/synclib's scratch database, migrated from an instance folder of its own."""
-
-    def migrate(self, folder: Path) -> None:
-        instance = folder / "instance"
-        env = clean_env(VINCULO_ROLE="central", VINCULO_INSTANCE_DIR=str(instance), DATABASE_URL=self.url)
-        run(["-m", "booth.instance", str(instance)], env)
-        run(["-m", "flask", "--app", "wsgi", "db", "upgrade"], env)
 
 
 # ---------------------------------------------------------------- central as a real process
@@ -142,32 +129,16 @@ WITHOUT_REFRESH = ("import sys, booth.reports.central as c; c.refresh_days = lam
                    "from booth.serve import main; sys.exit(main())")
 
 
-class Central:
-    """``python -m booth.serve`` with ``VINCULO_ROLE=central`` on a scratch database; samples its RSS."""
+class Central(synclib.Central):
+    """bench/synclib's central server (``python -m booth.serve``, ``VINCULO_ROLE=central``), sampling its RSS;
+    ``refresh=False``: without the dashboard's summary refresh (``--no-dashboard-refresh``)."""
 
     def __init__(self, folder: Path, db_url: str, refresh: bool = True):
-        self.folder, self.port, self.refresh = folder, free_port(), refresh
-        self.instance = folder / "instance"
-        self.env = clean_env(VINCULO_ROLE="central", VINCULO_INSTANCE_DIR=str(self.instance), DATABASE_URL=db_url,
-                             HOST="127.0.0.1", PORT=str(self.port), VINCULO_TLS="off")
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(folder, db_url)
+        if not refresh:
+            self.serve = ["-c", WITHOUT_REFRESH]
         self.samples: list[int] = []
         self._sampling = threading.Event()
-
-    def start(self) -> None:
-        self.log = open(self.folder / "central.log", "ab")
-        args = ["-m", "booth.serve"] if self.refresh else ["-c", WITHOUT_REFRESH]
-        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise SystemExit("central did not start: " + (self.folder / "central.log").read_text()[-2000:])
 
     def rss_mb(self) -> float:
         return status_kb(self.proc.pid, "VmRSS") / 1024
@@ -198,45 +169,8 @@ class Central:
     def peak_mb(self) -> float:
         return max(max(self.samples or [0]), status_kb(self.proc.pid, "VmHWM")) / 1024
 
-    def register(self, name: str) -> dict:
-        return json.loads(run(["-m", "flask", "--app", "wsgi", "sync", "register-node", name, "--json"], self.env))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=30)
-        self.log.close()
-
 
 # ---------------------------------------------------------------- booth nodes
-
-def pristine_nodes(work: Path, n: int, visits: int, cache: Path | None) -> list[Path]:
-    """Filled, never-enrolled nodes: from ``cache`` when it has them, else made with ``demo`` (and kept there)."""
-    out = []
-    for seed in range(1, n + 1):
-        name = f"v{visits}-seed{seed}"
-        if cache is not None and (cache / name / "done").exists():
-            out.append(cache / name)
-            continue
-        folder = (cache or work / "pristine") / name
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-        t0 = time.perf_counter()
-        filled_node(folder, visits, seed)
-        (folder / "done").write_text("")
-        print(f"  node seed {seed}: demo --visits {visits} in {time.perf_counter() - t0:.0f} s", flush=True)
-        out.append(folder)
-    return out
-
-
-def copies(pristine: list[Path], into: Path) -> list[Path]:
-    out = []
-    for src in pristine:
-        dst = into / src.name
-        shutil.copytree(src, dst, ignore=shutil.ignore_patterns("done", "*-wal", "*-shm", "sync*.json"))
-        out.append(dst)
-    return out
-
 
 def booth_app(folder: Path):
     from booth import create_app
@@ -248,10 +182,18 @@ def booth_app(folder: Path):
 def enroll_all(central: Central, nodes: list[Path]) -> list:
     apps = []
     for i, folder in enumerate(nodes):
-        reg = central.register(f"Módulo {i + 1}")
-        run(["-m", "flask", "--app", "wsgi", "sync", "enroll", central.url, reg["code"]], node_env(folder))
+        synclib.enroll(folder, central.url, central.register_cli(f"Módulo {i + 1}")["code"])
         apps.append(booth_app(folder))
     return apps
+
+
+def started(work: Path, base_url: str, name: str, refresh: bool = True) -> tuple[Scratch, Central]:
+    """An empty scratch database ``name``, migrated, and central serving it (its folder: ``work / name``)."""
+    scratch = Scratch(base_url, name)
+    central = Central(work / name, scratch.url, refresh)
+    central.migrate()
+    central.start()
+    return scratch, central
 
 
 def held_counts(app) -> dict:
@@ -351,7 +293,6 @@ def insert_sql(table: str, cols: list[str]) -> str:
 def executemany(scratch: Scratch, tables: list, catalogue: list, n_nodes: int, runs: int = 3) -> dict:
     """The yardstick, ``runs`` times into the emptied tables (TRUNCATE between runs); its figure is the median
     run (one run moved by ±30 % between bench runs on this shared machine)."""
-    import statistics
     from datetime import datetime, timezone
 
     from booth.db import new_id
@@ -407,7 +348,7 @@ def push_processes(folders: list[Path], batch: int) -> tuple[list, list[float], 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "sync", "push", "--json", "--batch",
-                               str(batch)], cwd=ROOT, env=node_env(f), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               str(batch)], cwd=ROOT, env=synclib.node_env(f), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for f in folders]
     reports, walls = [], []
     for p in procs:
@@ -420,15 +361,11 @@ def push_processes(folders: list[Path], batch: int) -> tuple[list, list[float], 
     return reports, walls, (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, keep: bool, refresh: bool,
+def phase_direct(work: Path, base_url: str, nodes, batch: int, keep: bool, refresh: bool,
                  concurrent: bool = False) -> dict:
-    scratch = Scratch(base_url, SCRATCH)
-    (work / "central").mkdir()
-    scratch.migrate(work / "central")
-    central = Central(work / "central", scratch.url, refresh)
-    central.start()
+    scratch, central = started(work, base_url, SCRATCH, refresh)
     try:
-        apps = enroll_all(central, copies(pristine, work / "direct"))
+        apps = enroll_all(central, nodes(work / "direct"))
         held = [held_counts(a) for a in apps]
         idle = central.rss_mb()
         reports, per_node = [], []
@@ -463,17 +400,13 @@ def phase_direct(work: Path, base_url: str, pristine: list[Path], batch: int, ke
             "concurrent": concurrent}
 
 
-def phase_faulty(work: Path, base_url: str, pristine: list[Path], batch: int, attempts: int, keep: bool,
+def phase_faulty(work: Path, base_url: str, nodes, batch: int, attempts: int, keep: bool,
                  refresh: bool) -> dict:
     from tests.sync.faulty_proxy import FaultyProxy
 
-    scratch = Scratch(base_url, SCRATCH + "_faulty")
-    (work / "central_faulty").mkdir()
-    scratch.migrate(work / "central_faulty")
-    central = Central(work / "central_faulty", scratch.url, refresh)
-    central.start()
+    scratch, central = started(work, base_url, SCRATCH + "_faulty", refresh)
     try:
-        apps = enroll_all(central, copies(pristine, work / "faulty"))
+        apps = enroll_all(central, nodes(work / "faulty"))
         held = [held_counts(a) for a in apps]
         reports: dict = {}
         errors: list = []
@@ -534,9 +467,13 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="vinculo-bench-sync-"))
     try:
         print(f"nodes: {args.nodes} × demo --visits {args.visits}", flush=True)
-        pristine = pristine_nodes(work, args.nodes, args.visits, args.cache)
+        cache = args.cache or work / "pristine"   # filled once, copied fresh for each phase
 
-        direct = phase_direct(work, base_url, pristine, args.batch, args.keep, not args.no_dashboard_refresh,
+        def nodes(into: Path) -> list[Path]:
+            return synclib.demo_nodes(into, list(range(1, args.nodes + 1)), args.visits, cache,
+                                      log=lambda line: print(line, flush=True))
+
+        direct = phase_direct(work, base_url, nodes, args.batch, args.keep, not args.no_dashboard_refresh,
                               concurrent=args.concurrent)
         c = direct["check"]
         print(f"sync: {c['records']:,} records ({c['central_visits']:,} visits) from {args.nodes} nodes in "
@@ -550,8 +487,7 @@ def main() -> int:
 
         tables, catalogue = plain_rows(direct["nodes"])   # the pushed copies (enrolling added an audit entry)
         scratch = Scratch(base_url, SCRATCH + "_plain")
-        (work / "central_plain").mkdir()
-        scratch.migrate(work / "central_plain")
+        Central(work / "central_plain", scratch.url).migrate()   # migrated as central's, never served
         try:
             plain = executemany(scratch, tables, catalogue, args.nodes, args.yardstick_runs)
         finally:
@@ -569,7 +505,7 @@ def main() -> int:
 
         faulty = None
         if not args.no_faulty:
-            faulty = phase_faulty(work, base_url, pristine, args.batch, args.attempts, args.keep,
+            faulty = phase_faulty(work, base_url, nodes, args.batch, args.attempts, args.keep,
                                   not args.no_dashboard_refresh)
             fc = faulty["check"]
             print(f"bad network: {faulty['faults']} → {fc.get('central_visits')} visits, "

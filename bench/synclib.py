@@ -88,6 +88,7 @@ class Central:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log_path = folder / "central.log"
+        self.serve = ["-m", "booth.serve"]   # the arguments of the server process's ``python``
 
     def migrate(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -96,7 +97,7 @@ class Central:
 
     def start(self, timeout: float = 60) -> None:
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "booth.serve"], cwd=ROOT, env=self.env,
+        self.proc = subprocess.Popen([sys.executable, *self.serve], cwd=ROOT, env=self.env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

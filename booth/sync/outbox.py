@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
@@ -178,25 +179,16 @@ def record_reply(session, metadata, reply: dict, *, now: datetime) -> dict:
     rows += [(kind, uuid.UUID(rid), int(version), "conflict" if reason == "conflict" else "refused")
              for kind, rid, version, reason in reply.get("quarantined", [])]
     if rows:
+        # one upsert per record, values as SQLAlchemy stores them on the booth's SQLite (ids as 32 hex digits,
+        # times as naive UTC text): a thousand acknowledgements a batch without a bind conversion per value
         conn = session.connection()
-        if conn.dialect.name == "sqlite":
-            # one upsert per record, values as SQLAlchemy stores them (ids as 32 hex digits, times as naive UTC
-            # text): a thousand acknowledgements a batch without a bind conversion per value (bench/sync.py)
-            at = acks.c.at.type.bind_processor(conn.dialect)(now)
-            uid = acks.c.record_id.type.bind_processor(conn.dialect)
-            conn.exec_driver_sql(
-                "INSERT INTO sync_acks (kind, record_id, version, status, at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (kind, record_id) DO UPDATE SET version = excluded.version, "
-                "status = excluded.status, at = excluded.at",
-                [(kind, uid(rid), version, status, at) for kind, rid, version, status in rows])
-        else:
-            by_kind: dict[str, list] = {}
-            for kind, rid, _version, _status in rows:
-                by_kind.setdefault(kind, []).append(rid)
-            for kind, ids in by_kind.items():
-                session.execute(acks.delete().where(acks.c.kind == kind, acks.c.record_id.in_(ids)))
-            session.execute(acks.insert(), [{"kind": kind, "record_id": rid, "version": version, "status": status,
-                                             "at": now} for kind, rid, version, status in rows])
+        at = acks.c.at.type.bind_processor(conn.dialect)(now)
+        uid = acks.c.record_id.type.bind_processor(conn.dialect)
+        conn.exec_driver_sql(
+            "INSERT INTO sync_acks (kind, record_id, version, status, at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (kind, record_id) DO UPDATE SET version = excluded.version, "
+            "status = excluded.status, at = excluded.at",
+            [(kind, uid(rid), version, status, at) for kind, rid, version, status in rows])
     return {"acked": len(reply.get("acked", [])), "quarantined": len(reply.get("quarantined", [])),
             "deferred": len(reply.get("deferred", []))}
 
@@ -290,8 +282,6 @@ PASSES = 3   # passes over the outbox while some records are deferred and others
 
 def _push_pass(session, metadata, transport, report: PushReport, *, now, batch_size, sleep, rng, attempts,
                progress) -> None:
-    from collections import deque
-
     from booth.sync.client import SyncFailed
 
     cursors: dict = {}

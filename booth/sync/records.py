@@ -140,7 +140,8 @@ class Decoder:
 
     def __post_init__(self):
         self.names = frozenset(c.name for c in self.cols)
-        self._columns = [(c.name, _fast_column(c)) for c in self.cols]
+        self._order = [c.name for c in self.cols]
+        self._converters = [_fast_column(c) for c in self.cols]
 
     def decode(self, raw) -> dict:
         """One record, every field checked by ``_decode``; RecordError says which field and why."""
@@ -166,8 +167,8 @@ class Decoder:
         try:
             if not all(type(raw) is dict and raw.keys() == names for raw in raws):
                 raise _Unsure
-            columns = [convert([raw[name] for raw in raws]) for name, convert in self._columns]
-            rows = [dict(zip([name for name, _ in self._columns], values)) for values in zip(*columns)]
+            columns = [convert([raw[name] for raw in raws]) for name, convert in zip(self._order, self._converters)]
+            rows = [dict(zip(self._order, values)) for values in zip(*columns)]
             if "version" in names and min((row["version"] for row in rows), default=1) < 1:
                 raise _Unsure
             return rows

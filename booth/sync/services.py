@@ -324,7 +324,7 @@ def open_quarantine(session) -> list:
 def resolve_quarantine(session, metadata, entry, *, action: str, now: datetime, actor=None) -> None:
     """``apply``: a conflict's incoming copy replaces central's row (same id, same version); ``keep``: central's
     row stays and the entry is closed. Ids owned by another node or refused by the database can only be kept."""
-    from booth.sync import merge, records as R
+    from booth.sync import merge
 
     if entry.resolved_at is not None:
         raise SyncError(409, "resolved", "This entry is already resolved.")
